@@ -1,0 +1,1 @@
+//! The RLPx transport (placeholder).
