@@ -1,0 +1,196 @@
+//! Peer events and the feed that delivers them to subscribers.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+
+use crate::{Error, Msg, MsgReader, MsgWriter, NodeId};
+
+/// What a [`PeerEvent`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeerEventType {
+    /// A peer started running (`add`).
+    Add,
+    /// A peer ended (`drop`); the event carries the error that ended it.
+    Drop,
+    /// A protocol sent a message (`msgsend`).
+    MsgSend,
+    /// A protocol received a message (`msgrecv`).
+    MsgRecv,
+}
+
+impl fmt::Display for PeerEventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerEventType::Add => "add",
+            PeerEventType::Drop => "drop",
+            PeerEventType::MsgSend => "msgsend",
+            PeerEventType::MsgRecv => "msgrecv",
+        })
+    }
+}
+
+/// An event in a peer's life, delivered through an [`EventFeed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerEvent {
+    /// What happened.
+    pub kind: PeerEventType,
+    /// The peer it happened to.
+    pub peer: NodeId,
+    /// For `drop`: the text of the error that ended the peer.
+    pub error: Option<String>,
+    /// For messages: the protocol's name.
+    pub protocol: Option<String>,
+    /// For messages: the code, relative to the protocol.
+    pub msg_code: Option<u64>,
+    /// For messages: the payload size.
+    pub msg_size: Option<u32>,
+    /// The local address of the connection, when known.
+    pub local_address: Option<SocketAddr>,
+    /// The remote address of the connection, when known.
+    pub remote_address: Option<SocketAddr>,
+}
+
+impl PeerEvent {
+    /// An event of `kind` about `peer`, with no other field set.
+    pub fn new(kind: PeerEventType, peer: NodeId) -> PeerEvent {
+        PeerEvent {
+            kind,
+            peer,
+            error: None,
+            protocol: None,
+            msg_code: None,
+            msg_size: None,
+            local_address: None,
+            remote_address: None,
+        }
+    }
+}
+
+/// A one-to-many feed of [`PeerEvent`]s: every subscriber gets every event sent after it
+/// subscribed. Cheap to clone (clones share subscribers).
+///
+/// Subscribers get an unbounded crossbeam [`Receiver`], so a slow subscriber never holds back
+/// a peer; one that stops reading should drop its receiver, which unsubscribes it.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{EventFeed, NodeId, PeerEvent, PeerEventType};
+/// let feed = EventFeed::new();
+/// let events = feed.subscribe();
+/// assert_eq!(feed.subscriber_count(), 1);
+/// let ev = PeerEvent::new(PeerEventType::Add, NodeId([1; 32]));
+/// assert_eq!(feed.send(ev.clone()), 1);
+/// assert_eq!(events.try_recv().unwrap(), ev);
+/// drop(events);
+/// assert_eq!(feed.send(ev), 0); // the dropped subscriber is gone
+/// ```
+#[derive(Clone, Default)]
+pub struct EventFeed {
+    subscribers: Arc<Mutex<Vec<Sender<PeerEvent>>>>,
+}
+
+impl EventFeed {
+    /// A feed with no subscribers.
+    pub fn new() -> EventFeed {
+        EventFeed::default()
+    }
+
+    /// Subscribes: the receiver gets every event sent from now on.
+    pub fn subscribe(&self) -> Receiver<PeerEvent> {
+        let (tx, rx) = unbounded();
+        self.subscribers.lock().push(tx);
+        rx
+    }
+
+    /// How many subscribers the feed has; one that dropped its receiver is counted until the
+    /// next event is sent.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.lock().len()
+    }
+
+    /// Sends `event` to every subscriber and returns how many got it. Subscribers that
+    /// dropped their receiver are removed.
+    pub fn send(&self, event: PeerEvent) -> usize {
+        let mut subs = self.subscribers.lock();
+        subs.retain(|s| s.send(event.clone()).is_ok());
+        subs.len()
+    }
+}
+
+impl fmt::Debug for EventFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "EventFeed({} subscribers)",
+            self.subscribers.lock().len()
+        )
+    }
+}
+
+/// Wraps a protocol's reader/writer and sends a `msgrecv` event after every successful read
+/// and a `msgsend` event after every successful write (codes relative to the protocol).
+/// [`Peer`](crate::Peer) wraps each protocol in one when its config has an event feed.
+pub struct MsgEventer<T> {
+    inner: T,
+    feed: EventFeed,
+    peer: NodeId,
+    protocol: String,
+    local_address: Option<SocketAddr>,
+    remote_address: Option<SocketAddr>,
+}
+
+impl<T> MsgEventer<T> {
+    /// Wraps `inner`; events name `peer` and `protocol`, and carry the addresses.
+    pub fn new(
+        inner: T,
+        feed: EventFeed,
+        peer: NodeId,
+        protocol: impl Into<String>,
+        local_address: Option<SocketAddr>,
+        remote_address: Option<SocketAddr>,
+    ) -> MsgEventer<T> {
+        MsgEventer {
+            inner,
+            feed,
+            peer,
+            protocol: protocol.into(),
+            local_address,
+            remote_address,
+        }
+    }
+
+    fn event(&self, kind: PeerEventType, code: u64, size: u32) -> PeerEvent {
+        PeerEvent {
+            protocol: Some(self.protocol.clone()),
+            msg_code: Some(code),
+            msg_size: Some(size),
+            local_address: self.local_address,
+            remote_address: self.remote_address,
+            ..PeerEvent::new(kind, self.peer)
+        }
+    }
+}
+
+impl<T: MsgReader> MsgReader for MsgEventer<T> {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        let msg = self.inner.read_msg()?;
+        self.feed
+            .send(self.event(PeerEventType::MsgRecv, msg.code, msg.size));
+        Ok(msg)
+    }
+}
+
+impl<T: MsgWriter> MsgWriter for MsgEventer<T> {
+    fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+        let (code, size) = (msg.code, msg.size);
+        self.inner.write_msg(msg)?;
+        self.feed
+            .send(self.event(PeerEventType::MsgSend, code, size));
+        Ok(())
+    }
+}

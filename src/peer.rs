@@ -1,0 +1,901 @@
+//! The peer: one connection running several sub-protocols, each on its own thread.
+//!
+//! Threads and channels (capacities in brackets):
+//!
+//! - `Peer::run` is the supervisor. It hands out the **write token** (`write_start` [1]),
+//!   takes back each write's result (`write_err` [1]) and waits for the first of: a failed
+//!   write, the reader's end (`read_err` [1]), a protocol's end (`proto_err` [protocols + 1]),
+//!   a local disconnect (`disc` [0]).
+//! - `peer-read` reads the transport and dispatches: Ping → a pong request (`ping_recv`
+//!   [16]), Disconnect → the remote's reason, other base codes ignored, protocol codes → that
+//!   protocol's inbound channel [0] (a rendezvous: a slow protocol holds back the reader).
+//! - `peer-ping` sends a Ping every interval and a Pong per request.
+//! - `proto-<name>/<version>` runs each negotiated protocol.
+//! - `closed` is a channel nobody sends on: dropping its only sender wakes every thread
+//!   waiting on it, which is how shutdown is broadcast.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use log::{debug, trace};
+use parking_lot::Mutex;
+
+use crate::message::encode_items;
+use crate::transport::{DISC_MSG, PING_MSG, PONG_MSG};
+use crate::util::truncate_str;
+use crate::wait_group::{WaitGroup, WaitGroupGuard};
+use crate::{
+    disc_reason_for_error, match_protocols, Cap, DiscReason, Error, EventFeed, Msg, MsgEventer,
+    MsgPipeRw, MsgReadWriter, MsgReader, MsgWriter, NodeId, PeerEvent, PeerEventType, Protocol,
+    Transport, BASE_PROTOCOL_LENGTH,
+};
+
+/// How often a peer pings by default.
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// How many received Pings may wait for their Pong before the reader waits too.
+const PING_RECV_CAPACITY: usize = 16;
+
+/// How a connection came about, and whether the remote is trusted.
+///
+/// `Display` joins the set flags with `-`, as `trusted-inbound`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConnFlags(pub u8);
+
+impl ConnFlags {
+    /// Dialed because discovery found the node.
+    pub const DYN_DIALED: ConnFlags = ConnFlags(1);
+    /// Dialed because it is a static node.
+    pub const STATIC_DIALED: ConnFlags = ConnFlags(2);
+    /// The remote dialed us.
+    pub const INBOUND: ConnFlags = ConnFlags(4);
+    /// The remote is trusted (exempt from peer limits).
+    pub const TRUSTED: ConnFlags = ConnFlags(8);
+
+    /// True when every flag of `other` is set.
+    pub fn contains(self, other: ConnFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for ConnFlags {
+    type Output = ConnFlags;
+    fn bitor(self, rhs: ConnFlags) -> ConnFlags {
+        ConnFlags(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Display for ConnFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (ConnFlags::TRUSTED, "trusted"),
+            (ConnFlags::DYN_DIALED, "dyndial"),
+            (ConnFlags::STATIC_DIALED, "staticdial"),
+            (ConnFlags::INBOUND, "inbound"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(flag, _)| self.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect();
+        f.write_str(&set.join("-"))
+    }
+}
+
+/// What the transport (or the caller) knows about the remote: the peer layer computes no
+/// identities itself.
+#[derive(Clone, Debug, Default)]
+pub struct ConnInfo {
+    /// The remote's node ID.
+    pub id: NodeId,
+    /// The remote's client name, from its Hello.
+    pub name: String,
+    /// The remote's capabilities, from its Hello.
+    pub caps: Vec<Cap>,
+    /// How the connection came about.
+    pub flags: ConnFlags,
+    /// The remote's `enode://` URL, when known (reported by [`Peer::info`]).
+    pub enode: Option<String>,
+}
+
+/// Settings of one peer.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// How often to send a Ping (15 s by default).
+    pub ping_interval: Duration,
+    /// Stack size of the threads the peer starts (the platform default when `None`).
+    pub stack_size: Option<usize>,
+    /// Where to send the peer's `add`/`drop` events and, wrapped around each protocol, its
+    /// `msgsend`/`msgrecv` events.
+    pub events: Option<EventFeed>,
+}
+
+impl Default for PeerConfig {
+    fn default() -> PeerConfig {
+        PeerConfig {
+            ping_interval: PING_INTERVAL,
+            stack_size: None,
+            events: None,
+        }
+    }
+}
+
+/// Message counters of one protocol on one peer, readable while the peer runs.
+#[derive(Default, Debug)]
+struct Counters {
+    msgs_in: AtomicU64,
+    bytes_in: AtomicU64,
+    msgs_out: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Counters {
+    fn count_in(&self, size: u32) {
+        self.msgs_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(u64::from(size), Ordering::Relaxed);
+    }
+
+    fn count_out(&self, size: u32) {
+        self.msgs_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(u64::from(size), Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of one running protocol: its code range and traffic so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolStats {
+    /// The protocol's capability.
+    pub cap: Cap,
+    /// Its first absolute message code on this connection.
+    pub offset: u64,
+    /// How many codes it uses.
+    pub length: u64,
+    /// Messages delivered to it.
+    pub msgs_in: u64,
+    /// Payload bytes (uncompressed) delivered to it.
+    pub bytes_in: u64,
+    /// Messages it wrote.
+    pub msgs_out: u64,
+    /// Payload bytes (uncompressed) it wrote.
+    pub bytes_out: u64,
+}
+
+/// One negotiated protocol: its range and its inbound rendezvous channel.
+struct Running {
+    protocol: Protocol,
+    offset: u64,
+    in_tx: Sender<Msg>,
+    in_rx: Receiver<Msg>,
+    counters: Counters,
+}
+
+struct Inner {
+    conn: ConnInfo,
+    flags: AtomicU8,
+    transport: Option<Arc<dyn Transport>>,
+    running: Vec<Arc<Running>>,
+    created: Instant,
+    config: PeerConfig,
+    started: AtomicBool,
+    disc_tx: Sender<DiscReason>,
+    disc_rx: Receiver<DiscReason>,
+    closed_tx: Mutex<Option<Sender<()>>>,
+    closed: Receiver<()>,
+    proto_err_tx: Sender<Error>,
+    proto_err_rx: Receiver<Error>,
+    ping_recv_tx: Sender<()>,
+    ping_recv_rx: Receiver<()>,
+    wg: WaitGroup,
+    test_pipe: Option<MsgPipeRw>,
+}
+
+/// A connected remote node running one or more sub-protocols.
+///
+/// A cheap handle (`Clone + Send + Sync`): protocols get one, and any thread may keep one to
+/// read the peer's state or [`disconnect`](Peer::disconnect) it. [`Peer::run`] does the work
+/// on the calling thread and returns when the connection has ended and every thread it
+/// started has been joined.
+///
+/// # Examples
+///
+/// Two peers over an in-memory pipe, one protocol each way:
+///
+/// ```
+/// use std::sync::Arc;
+/// use devp2p_peer::*;
+///
+/// let greet = Protocol::new("greet", 1, 1, |_peer, rw| {
+///     send_items(&rw, 0, &[&"hello"])?;
+///     let mut msg = rw.read_msg()?;
+///     let words: Vec<String> = msg.decode_list()?;
+///     assert_eq!(words, vec!["hello"]);
+///     Err(DiscReason::REQUESTED.into()) // done: disconnect with a reason
+/// });
+/// let (a, b) = MemoryTransport::pair();
+/// let caps = vec![greet.cap()];
+/// let info = |n: u8| ConnInfo { id: NodeId([n; 32]), name: format!("node{n}"), caps: caps.clone(), ..Default::default() };
+/// let pa = Peer::new(info(2), Arc::new(a), &[greet.clone()], PeerConfig::default());
+/// let pb = Peer::new(info(1), Arc::new(b), &[greet], PeerConfig::default());
+/// let t = std::thread::spawn(move || pb.run());
+/// let (_remote, err) = pa.run();
+/// let (_, err_b) = t.join().unwrap();
+/// // Whichever side finished first sent "disconnect requested"; both see that reason.
+/// assert_eq!(err.disc_reason(), Some(DiscReason::REQUESTED));
+/// assert_eq!(err_b.disc_reason(), Some(DiscReason::REQUESTED));
+/// ```
+#[derive(Clone)]
+pub struct Peer {
+    inner: Arc<Inner>,
+}
+
+impl Peer {
+    /// A peer over `transport` with the remote described by `conn`, running whichever of
+    /// `protocols` the remote's caps match. Nothing starts until [`Peer::run`].
+    pub fn new(
+        conn: ConnInfo,
+        transport: Arc<dyn Transport>,
+        protocols: &[Protocol],
+        config: PeerConfig,
+    ) -> Peer {
+        Peer::build(conn, Some(transport), protocols, config, None)
+    }
+
+    /// A peer for tests of code that takes a `Peer`: it has an ID, a name and caps (with a
+    /// protocol of length 0 matched for each), but no connection, and it is closed from the
+    /// start, so [`disconnect`](Peer::disconnect) returns at once and [`run`](Peer::run)
+    /// fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::{Cap, DiscReason, NodeId, Peer};
+    /// let p = Peer::new_test(NodeId([9; 32]), "nodename", vec![Cap::new("foo", 2), Cap::new("bar", 3)]);
+    /// assert_eq!(p.name(), "nodename");
+    /// assert_eq!(p.caps(), vec![Cap::new("bar", 3), Cap::new("foo", 2)]);
+    /// p.disconnect(DiscReason::ALREADY_CONNECTED); // does not block
+    /// ```
+    pub fn new_test(id: NodeId, name: impl Into<String>, caps: Vec<Cap>) -> Peer {
+        Peer::new_test_inner(id, name.into(), caps, None)
+    }
+
+    /// Like [`Peer::new_test`], and [`disconnect`](Peer::disconnect) also closes `pipe`: for
+    /// testing a protocol's `run` directly against the other end of the pipe.
+    pub fn new_pipe(id: NodeId, name: impl Into<String>, caps: Vec<Cap>, pipe: MsgPipeRw) -> Peer {
+        Peer::new_test_inner(id, name.into(), caps, Some(pipe))
+    }
+
+    fn new_test_inner(id: NodeId, name: String, caps: Vec<Cap>, pipe: Option<MsgPipeRw>) -> Peer {
+        let protocols: Vec<Protocol> = caps
+            .iter()
+            .map(|c| Protocol::new(c.name.clone(), c.version, 0, |_, _| Ok(())))
+            .collect();
+        let conn = ConnInfo {
+            id,
+            name,
+            caps,
+            ..ConnInfo::default()
+        };
+        let peer = Peer::build(conn, None, &protocols, PeerConfig::default(), pipe);
+        peer.inner.closed_tx.lock().take();
+        peer
+    }
+
+    fn build(
+        mut conn: ConnInfo,
+        transport: Option<Arc<dyn Transport>>,
+        protocols: &[Protocol],
+        config: PeerConfig,
+        test_pipe: Option<MsgPipeRw>,
+    ) -> Peer {
+        conn.caps.sort();
+        let running: Vec<Arc<Running>> = match_protocols(protocols, &conn.caps)
+            .into_iter()
+            .map(|m| {
+                let (in_tx, in_rx) = bounded(0);
+                Arc::new(Running {
+                    protocol: m.protocol,
+                    offset: m.offset,
+                    in_tx,
+                    in_rx,
+                    counters: Counters::default(),
+                })
+            })
+            .collect();
+        let (disc_tx, disc_rx) = bounded(0);
+        let (closed_tx, closed) = bounded(0);
+        let (proto_err_tx, proto_err_rx) = bounded(running.len() + 1);
+        let (ping_recv_tx, ping_recv_rx) = bounded(PING_RECV_CAPACITY);
+        Peer {
+            inner: Arc::new(Inner {
+                flags: AtomicU8::new(conn.flags.0),
+                conn,
+                transport,
+                running,
+                created: Instant::now(),
+                config,
+                started: AtomicBool::new(false),
+                disc_tx,
+                disc_rx,
+                closed_tx: Mutex::new(Some(closed_tx)),
+                closed,
+                proto_err_tx,
+                proto_err_rx,
+                ping_recv_tx,
+                ping_recv_rx,
+                wg: WaitGroup::default(),
+                test_pipe,
+            }),
+        }
+    }
+
+    /// The remote's node ID.
+    pub fn id(&self) -> NodeId {
+        self.inner.conn.id
+    }
+
+    /// The remote's client name, cut to 20 bytes followed by `...` when longer.
+    pub fn name(&self) -> String {
+        let full = &self.inner.conn.name;
+        let short = truncate_str(full, 20);
+        if short.len() < full.len() {
+            format!("{short}...")
+        } else {
+            short.to_string()
+        }
+    }
+
+    /// The remote's full client name.
+    pub fn full_name(&self) -> &str {
+        &self.inner.conn.name
+    }
+
+    /// The remote's capabilities, sorted.
+    pub fn caps(&self) -> Vec<Cap> {
+        self.inner.conn.caps.clone()
+    }
+
+    /// True when `protocol` runs on this peer in one of `versions`.
+    pub fn running_cap(&self, protocol: &str, versions: &[u32]) -> bool {
+        self.inner
+            .running
+            .iter()
+            .any(|r| r.protocol.name == protocol && versions.contains(&r.protocol.version))
+    }
+
+    /// The negotiated protocols with their code ranges and traffic counters.
+    pub fn protocol_stats(&self) -> Vec<ProtocolStats> {
+        self.inner
+            .running
+            .iter()
+            .map(|r| ProtocolStats {
+                cap: r.protocol.cap(),
+                offset: r.offset,
+                length: r.protocol.length,
+                msgs_in: r.counters.msgs_in.load(Ordering::Relaxed),
+                bytes_in: r.counters.bytes_in.load(Ordering::Relaxed),
+                msgs_out: r.counters.msgs_out.load(Ordering::Relaxed),
+                bytes_out: r.counters.bytes_out.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// The remote address of the connection, when the transport has one.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.transport.as_ref().and_then(|t| t.remote_addr())
+    }
+
+    /// The local address of the connection, when the transport has one.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.transport.as_ref().and_then(|t| t.local_addr())
+    }
+
+    /// The connection's flags.
+    pub fn flags(&self) -> ConnFlags {
+        ConnFlags(self.inner.flags.load(Ordering::Relaxed))
+    }
+
+    /// True when the remote dialed us.
+    pub fn inbound(&self) -> bool {
+        self.flags().contains(ConnFlags::INBOUND)
+    }
+
+    /// True when the remote is trusted.
+    pub fn trusted(&self) -> bool {
+        self.flags().contains(ConnFlags::TRUSTED)
+    }
+
+    /// True when we dialed the remote as a static node.
+    pub fn static_dialed(&self) -> bool {
+        self.flags().contains(ConnFlags::STATIC_DIALED)
+    }
+
+    /// True when we dialed the remote after discovering it.
+    pub fn dyn_dialed(&self) -> bool {
+        self.flags().contains(ConnFlags::DYN_DIALED)
+    }
+
+    /// Marks the remote trusted or not (servers change this at run time).
+    pub fn set_trusted(&self, trusted: bool) {
+        if trusted {
+            self.inner
+                .flags
+                .fetch_or(ConnFlags::TRUSTED.0, Ordering::Relaxed);
+        } else {
+            self.inner
+                .flags
+                .fetch_and(!ConnFlags::TRUSTED.0, Ordering::Relaxed);
+        }
+    }
+
+    /// How long ago the peer was created.
+    pub fn lifetime(&self) -> Duration {
+        self.inner.created.elapsed()
+    }
+
+    /// Asks the peer to disconnect with `reason`, which is sent to the remote.
+    ///
+    /// Returns once the peer's supervisor has taken the request, or at once when the peer is
+    /// already shutting down; it does not wait for the connection to close (wait for
+    /// [`Peer::run`] to return for that). Safe from any thread, a protocol's included, any
+    /// number of times; the first request taken decides the reason. Before `run` starts it
+    /// waits for it.
+    pub fn disconnect(&self, reason: DiscReason) {
+        if let Some(pipe) = &self.inner.test_pipe {
+            pipe.close();
+        }
+        select! {
+            send(self.inner.disc_tx, reason) -> _ => {}
+            recv(self.inner.closed) -> _ => {}
+        }
+    }
+
+    /// The peer's public information (see [`PeerInfo`]).
+    pub fn info(&self) -> PeerInfo {
+        let conn = &self.inner.conn;
+        let protocols = self
+            .inner
+            .running
+            .iter()
+            .map(|r| {
+                let value = match &r.protocol.peer_info {
+                    Some(f) => f(&conn.id).unwrap_or_else(|| "handshake".to_string()),
+                    None => "unknown".to_string(),
+                };
+                (r.protocol.name.clone(), value)
+            })
+            .collect();
+        PeerInfo {
+            enode: conn.enode.clone(),
+            id: conn.id.to_string(),
+            name: conn.name.clone(),
+            caps: conn.caps.iter().map(Cap::to_string).collect(),
+            network: NetworkInfo {
+                local_address: self.local_addr(),
+                remote_address: self.remote_addr(),
+                inbound: self.inbound(),
+                trusted: self.trusted(),
+                static_dialed: self.static_dialed(),
+            },
+            protocols,
+        }
+    }
+
+    /// Runs the peer on the calling thread until the connection ends, and returns whether the
+    /// remote asked for the end (it sent a Disconnect) and the error that ended it: the
+    /// reason for a disconnect either way, or the protocol's, reader's or writer's error.
+    ///
+    /// Starts the reader, the pinger and one thread per negotiated protocol, then supervises
+    /// them. On the first ending event it broadcasts the shutdown, closes the transport with
+    /// the reason (which sends it to the remote unless it is a network error; a remote's
+    /// reason is echoed back), and joins every thread before returning.
+    ///
+    /// A peer runs once: a second call returns at once with an error.
+    pub fn run(&self) -> (bool, Error) {
+        let inner = &self.inner;
+        if inner.started.swap(true, Ordering::SeqCst) {
+            return (false, Error::other("peer already started"));
+        }
+        let Some(transport) = inner.transport.clone() else {
+            return (false, Error::other("peer has no transport"));
+        };
+        let Some(closed_tx) = inner.closed_tx.lock().take() else {
+            return (false, Error::other("peer already closed"));
+        };
+        self.publish(PeerEvent {
+            remote_address: self.remote_addr(),
+            local_address: self.local_addr(),
+            ..PeerEvent::new(PeerEventType::Add, inner.conn.id)
+        });
+
+        let (write_start_tx, write_start) = bounded::<()>(1);
+        let (write_err_tx, write_err) = bounded::<Result<(), Error>>(1);
+        let (read_err_tx, read_err) = bounded::<Error>(1);
+        let mut handles = Vec::with_capacity(inner.running.len() + 2);
+        let mut failed = None;
+
+        let peer = self.clone();
+        let t = transport.clone();
+        let errc = read_err_tx.clone();
+        match self.spawn("peer-read".into(), move || peer.read_loop(&*t, errc)) {
+            Ok(h) => handles.push(h),
+            Err(e) => failed = Some(e),
+        }
+        if failed.is_none() {
+            let peer = self.clone();
+            let t = transport.clone();
+            match self.spawn("peer-ping".into(), move || peer.ping_loop(&*t)) {
+                Ok(h) => handles.push(h),
+                Err(e) => failed = Some(e),
+            }
+        }
+        let _ = write_start_tx.try_send(());
+        if failed.is_none() {
+            if let Err(e) =
+                self.start_protocols(&transport, &write_start, &write_err_tx, &mut handles)
+            {
+                failed = Some(e);
+            }
+        }
+
+        let mut remote_requested = false;
+        let (err, reason) = match failed {
+            Some(e) => (e, DiscReason::NETWORK_ERROR),
+            None => loop {
+                select! {
+                    recv(write_err) -> res => match res {
+                        Ok(Ok(())) => {
+                            // A write finished: the next one may start.
+                            let _ = write_start_tx.try_send(());
+                        }
+                        Ok(Err(e)) => break (e, DiscReason::NETWORK_ERROR),
+                        Err(_) => break (Error::Eof, DiscReason::NETWORK_ERROR),
+                    },
+                    recv(read_err) -> res => {
+                        let e = res.unwrap_or(Error::Eof);
+                        let reason = match e.disc_reason() {
+                            Some(r) => {
+                                remote_requested = true;
+                                r
+                            }
+                            None => DiscReason::NETWORK_ERROR,
+                        };
+                        break (e, reason);
+                    },
+                    recv(inner.proto_err_rx) -> res => {
+                        let e = res.unwrap_or(Error::Eof);
+                        let reason = disc_reason_for_error(&e);
+                        break (e, reason);
+                    },
+                    recv(inner.disc_rx) -> res => {
+                        let r = res.unwrap_or(DiscReason::REQUESTED);
+                        break (Error::Disconnected(r), r);
+                    },
+                }
+            },
+        };
+        debug!(
+            "peer {} ending: {} (remote requested: {}), sending reason: {}",
+            inner.conn.id.terminal_string(),
+            err,
+            remote_requested,
+            reason
+        );
+
+        drop(closed_tx);
+        transport.shutdown(&Error::Disconnected(reason));
+        inner.wg.wait();
+        for h in handles {
+            let _ = h.join();
+        }
+        drop(read_err_tx);
+
+        self.publish(PeerEvent {
+            error: Some(err.to_string()),
+            remote_address: self.remote_addr(),
+            local_address: self.local_addr(),
+            ..PeerEvent::new(PeerEventType::Drop, inner.conn.id)
+        });
+        (remote_requested, err)
+    }
+
+    fn publish(&self, event: PeerEvent) {
+        if let Some(feed) = &self.inner.config.events {
+            feed.send(event);
+        }
+    }
+
+    /// Starts a thread counted by the wait group; it is counted out however it ends.
+    fn spawn<F>(&self, name: String, f: F) -> Result<JoinHandle<()>, Error>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(size) = self.inner.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        self.inner.wg.add(1);
+        let spawned = builder.spawn(move || {
+            let _guard = WaitGroupGuard(&inner.wg);
+            f();
+        });
+        spawned.map_err(|e| {
+            self.inner.wg.done();
+            Error::from(e)
+        })
+    }
+
+    fn start_protocols(
+        &self,
+        transport: &Arc<dyn Transport>,
+        write_start: &Receiver<()>,
+        write_err: &Sender<Result<(), Error>>,
+        handles: &mut Vec<JoinHandle<()>>,
+    ) -> Result<(), Error> {
+        let inner = &self.inner;
+        for running in &inner.running {
+            let core = ProtoRwCore {
+                running: running.clone(),
+                transport: transport.clone(),
+                closed: inner.closed.clone(),
+                write_start: write_start.clone(),
+                write_err: write_err.clone(),
+            };
+            let rw: Arc<dyn MsgReadWriter> = match &inner.config.events {
+                Some(feed) => Arc::new(MsgEventer::new(
+                    core,
+                    feed.clone(),
+                    inner.conn.id,
+                    running.protocol.name.clone(),
+                    transport.local_addr(),
+                    transport.remote_addr(),
+                )),
+                None => Arc::new(core),
+            };
+            let rw = ProtoRw { inner: rw };
+            let cap = running.protocol.cap();
+            let run = running.protocol.run.clone();
+            let peer = self.clone();
+            let errc = inner.proto_err_tx.clone();
+            trace!("starting protocol {cap}");
+            let handle = self.spawn(format!("proto-{cap}"), move || {
+                let result = catch_unwind(AssertUnwindSafe(|| run(peer, rw)));
+                let err = match result {
+                    Ok(Ok(())) => {
+                        trace!("protocol {cap} returned");
+                        Error::ProtocolReturned
+                    }
+                    Ok(Err(e)) => {
+                        if !matches!(e, Error::Eof) {
+                            trace!("protocol {cap} failed: {e}");
+                        }
+                        e
+                    }
+                    Err(panic) => {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "non-string panic".to_string());
+                        debug!("protocol {cap} panicked: {message}");
+                        Error::ProtocolPanicked {
+                            protocol: cap.to_string(),
+                            message,
+                        }
+                    }
+                };
+                // Capacity is one per protocol plus one for the pinger: never blocks.
+                let _ = errc.send(err);
+            })?;
+            handles.push(handle);
+        }
+        Ok(())
+    }
+
+    fn read_loop(&self, transport: &dyn Transport, errc: Sender<Error>) {
+        loop {
+            let result = transport.read_msg().and_then(|mut msg| {
+                msg.received_at = Instant::now();
+                self.handle(msg)
+            });
+            if let Err(e) = result {
+                // Capacity 1 and sent once: never blocks.
+                let _ = errc.send(e);
+                return;
+            }
+        }
+    }
+
+    fn handle(&self, mut msg: Msg) -> Result<(), Error> {
+        let inner = &self.inner;
+        match msg.code {
+            PING_MSG => {
+                msg.discard()?;
+                select! {
+                    send(inner.ping_recv_tx, ()) -> _ => {}
+                    recv(inner.closed) -> _ => {}
+                }
+                Ok(())
+            }
+            DISC_MSG => {
+                // The last message: the connection closes after it whatever it says.
+                Err(Error::Disconnected(DiscReason::decode(
+                    msg.payload.consume(),
+                )))
+            }
+            code if code < BASE_PROTOCOL_LENGTH => msg.discard(),
+            code => {
+                let running = inner
+                    .running
+                    .iter()
+                    .find(|r| r.offset <= code && code - r.offset < r.protocol.length)
+                    .ok_or(Error::MsgCodeOutOfRange(code))?;
+                let size = msg.size;
+                select! {
+                    send(running.in_tx, msg) -> res => {
+                        res.map_err(|_| Error::Eof)?;
+                        running.counters.count_in(size);
+                        Ok(())
+                    }
+                    recv(inner.closed) -> _ => Err(Error::Eof),
+                }
+            }
+        }
+    }
+
+    fn ping_loop(&self, transport: &dyn Transport) {
+        let inner = &self.inner;
+        let interval = inner.config.ping_interval;
+        let mut next_ping = Instant::now() + interval;
+        loop {
+            let wait = next_ping.saturating_duration_since(Instant::now());
+            select! {
+                recv(inner.ping_recv_rx) -> _ => {
+                    let _ = transport.write_msg(Msg::new(PONG_MSG, encode_items(&[])));
+                }
+                recv(inner.closed) -> _ => return,
+                default(wait) => {
+                    if let Err(e) = transport.write_msg(Msg::new(PING_MSG, encode_items(&[]))) {
+                        let _ = inner.proto_err_tx.send(e);
+                        return;
+                    }
+                    next_ping = Instant::now() + interval;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.remote_addr() {
+            Some(addr) => write!(f, "Peer {} {}", self.id().terminal_string(), addr),
+            None => write!(f, "Peer {} <nil>", self.id().terminal_string()),
+        }
+    }
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.id())
+            .field("name", &self.inner.conn.name)
+            .field("caps", &self.inner.conn.caps)
+            .field("flags", &self.flags())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A protocol's view of the connection, the one its `run` gets: message codes are relative
+/// to the protocol, reads take what the peer's reader delivers, and writes go through the
+/// peer's write token.
+///
+/// Cheap to clone and usable from several threads at once. After the peer shut down, reads
+/// return [`Error::Eof`] and writes [`Error::ShuttingDown`].
+#[derive(Clone)]
+pub struct ProtoRw {
+    inner: Arc<dyn MsgReadWriter>,
+}
+
+impl MsgReader for ProtoRw {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        self.inner.read_msg()
+    }
+}
+
+impl MsgWriter for ProtoRw {
+    fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+        self.inner.write_msg(msg)
+    }
+}
+
+impl fmt::Debug for ProtoRw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProtoRw")
+    }
+}
+
+struct ProtoRwCore {
+    running: Arc<Running>,
+    transport: Arc<dyn Transport>,
+    closed: Receiver<()>,
+    write_start: Receiver<()>,
+    write_err: Sender<Result<(), Error>>,
+}
+
+impl MsgReader for ProtoRwCore {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        select! {
+            recv(self.running.in_rx) -> msg => {
+                let mut msg = msg.map_err(|_| Error::Eof)?;
+                msg.code -= self.running.offset;
+                Ok(msg)
+            }
+            recv(self.closed) -> _ => Err(Error::Eof),
+        }
+    }
+}
+
+impl MsgWriter for ProtoRwCore {
+    fn write_msg(&self, mut msg: Msg) -> Result<(), Error> {
+        if msg.code >= self.running.protocol.length {
+            return Err(Error::invalid_msg_code("not handled"));
+        }
+        msg.code += self.running.offset;
+        let size = msg.size;
+        select! {
+            recv(self.write_start) -> token => {
+                if token.is_err() {
+                    return Err(Error::ShuttingDown);
+                }
+                let result = self.transport.write_msg(msg);
+                if result.is_ok() {
+                    self.running.counters.count_out(size);
+                }
+                // Hand the result to the supervisor, which gives the token back on success
+                // and shuts the peer down on failure. There is one token, so the slot is free.
+                let _ = self.write_err.send(result.clone());
+                result
+            }
+            recv(self.closed) -> _ => Err(Error::ShuttingDown),
+        }
+    }
+}
+
+/// Network details in a [`PeerInfo`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// Local end of the connection.
+    pub local_address: Option<SocketAddr>,
+    /// Remote end of the connection.
+    pub remote_address: Option<SocketAddr>,
+    /// The remote dialed us.
+    pub inbound: bool,
+    /// The remote is trusted.
+    pub trusted: bool,
+    /// We dialed the remote as a static node.
+    pub static_dialed: bool,
+}
+
+/// What [`Peer::info`] reports about a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The remote's `enode://` URL, when known.
+    pub enode: Option<String>,
+    /// The remote's node ID, hex.
+    pub id: String,
+    /// The remote's full client name.
+    pub name: String,
+    /// The remote's capabilities, as `name/version`.
+    pub caps: Vec<String>,
+    /// Connection details.
+    pub network: NetworkInfo,
+    /// Per running protocol: its peer info, `handshake` while the protocol reports none yet,
+    /// or `unknown` when it has no peer-info callback.
+    pub protocols: std::collections::BTreeMap<String, String>,
+}
