@@ -20,7 +20,7 @@ pub use crate::disc::DiscReason;
 pub use crate::error::{disc_reason_for_error, Error};
 pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType};
 pub use crate::message::{
-    expect_msg, send, send_items, Msg, MsgReadWriter, MsgReader, MsgWriter, Payload,
+    expect_msg, send, send_items, Msg, MsgReadWriter, MsgReader, MsgWriter, Payload, RlpList,
 };
 pub use crate::node::NodeId;
 pub use crate::peer::{

@@ -270,11 +270,27 @@ where
 }
 
 pub(crate) fn encode_items(items: &[&dyn Encodable]) -> Vec<u8> {
-    let mut s = RlpStream::new_list(items.len());
-    for item in items {
-        s.append_raw(&item.rlp_bytes(), 1);
+    RlpList(items).rlp_bytes().to_vec()
+}
+
+/// An RLP list of values of any encodable types, e.g. for [`send`] or [`expect_msg`].
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::RlpList;
+/// let list = RlpList(&[&"foo", &7u64]);
+/// assert_eq!(rlp::encode(&list).to_vec(), vec![0xc5, 0x83, b'f', b'o', b'o', 0x07]);
+/// ```
+pub struct RlpList<'a>(pub &'a [&'a dyn Encodable]);
+
+impl Encodable for RlpList<'_> {
+    fn rlp_append(&self, s: &mut RlpStream) {
+        s.begin_list(self.0.len());
+        for item in self.0 {
+            s.append_raw(&item.rlp_bytes(), 1);
+        }
     }
-    s.out().to_vec()
 }
 
 /// Reads one message and checks its code and, when `content` is given, its payload against
