@@ -169,25 +169,56 @@ impl<H: MacHash> FrameEgress<H> {
             });
         }
 
-        let buf = &mut self.buf;
+        Self::seal(&mut self.ctr, &mut self.mac, &mut self.buf, fsize, |buf| {
+            rlp::append_uint(buf, code);
+            buf.extend_from_slice(payload);
+        });
+        Ok(payload.len())
+    }
+
+    /// Frames `content` as it is: no message code is added and nothing is
+    /// compressed. Meant for tools and tests that need to send malformed
+    /// messages; the frame is then available from [`frame`](FrameEgress::frame).
+    pub fn encode_raw(&mut self, content: &[u8]) -> Result<()> {
+        if content.len() > MAX_FRAME_SIZE {
+            return Err(RlpxError::PlainMessageTooLarge);
+        }
+        Self::seal(
+            &mut self.ctr,
+            &mut self.mac,
+            &mut self.buf,
+            content.len(),
+            |buf| buf.extend_from_slice(content),
+        );
+        Ok(())
+    }
+
+    /// Builds one frame in `buf`: header, header MAC, the `fsize` content
+    /// bytes appended by `content`, padding, body MAC.
+    fn seal(
+        ctr: &mut AesCtr,
+        mac: &mut HashMac<H>,
+        buf: &mut Vec<u8>,
+        fsize: usize,
+        content: impl FnOnce(&mut Vec<u8>),
+    ) {
         buf.clear();
         buf.reserve(32 + padded(fsize) + 16);
 
         let mut header = [0u8; 16];
         header[..3].copy_from_slice(&(fsize as u32).to_be_bytes()[1..]);
         header[3..6].copy_from_slice(&HEADER_DATA);
-        self.ctr.apply(&mut header);
+        ctr.apply(&mut header);
         buf.extend_from_slice(&header);
-        buf.extend_from_slice(&self.mac.header(&header));
+        buf.extend_from_slice(&mac.header(&header));
 
         let body_start = buf.len();
-        rlp::append_uint(buf, code);
-        buf.extend_from_slice(payload);
+        content(buf);
+        debug_assert_eq!(buf.len() - body_start, fsize);
         buf.resize(body_start + padded(fsize), 0);
-        self.ctr.apply(&mut buf[body_start..]);
-        let body_mac = self.mac.frame(&buf[body_start..]);
+        ctr.apply(&mut buf[body_start..]);
+        let body_mac = mac.frame(&buf[body_start..]);
         buf.extend_from_slice(&body_mac);
-        Ok(payload.len())
     }
 
     /// The frame built by the last successful [`encode`](FrameEgress::encode).
