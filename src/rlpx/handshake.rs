@@ -129,13 +129,14 @@ pub fn decode_ack(packet: &[u8], key: &SecretKey) -> Result<AckMsg> {
 
 /// Checks the size prefix and length of a packet and ECIES-decrypts its body.
 fn open_packet(packet: &[u8], key: &SecretKey) -> Result<Vec<u8>> {
-    let Some((prefix, body)) = packet.split_first_chunk::<2>() else {
+    if packet.len() < 2 {
         return Err(RlpxError::HandshakeLength {
             declared: 2,
             got: packet.len(),
         });
-    };
-    let size = packet_body_size(*prefix)?;
+    }
+    let (prefix, body) = packet.split_at(2);
+    let size = packet_body_size([prefix[0], prefix[1]])?;
     if body.len() != size {
         return Err(RlpxError::HandshakeLength {
             declared: size + 2,
