@@ -83,19 +83,39 @@ impl Socket for std::os::unix::net::UnixStream {
     }
 }
 
-/// Wraps a socket so that every read or write call gets the time left until
-/// one deadline as its timeout; a sequence of calls is bounded as a whole.
+/// What a socket's read or write timeout is currently set to, as far as this
+/// handle knows (`None`: unknown, so it must be set before use).
+type Armed = Option<Option<Duration>>;
+
+/// The two timeout settings of a socket.
+#[derive(Debug, Clone, Copy, Default)]
+struct ArmedTimeouts {
+    read: Armed,
+    write: Armed,
+}
+
+/// Bounds a sequence of reads or writes by one deadline.
+///
+/// Socket timeouts apply to a single system call, so before each call the
+/// socket timeout must not exceed the time left. Setting it costs a system
+/// call too, so it is only changed when the current setting could overrun the
+/// deadline; values are rounded down to whole milliseconds so that the next
+/// message, with a fresh deadline, can usually keep the setting. A call that
+/// times out before the deadline (because the setting was shorter than the
+/// time left) is simply retried.
 struct Deadlined<'a, S> {
     stream: &'a mut S,
     deadline: Option<Instant>,
+    armed: &'a mut ArmedTimeouts,
 }
 
 impl<'a, S: Socket> Deadlined<'a, S> {
-    fn new(stream: &'a mut S, timeout: Duration) -> Self {
+    fn new(stream: &'a mut S, timeout: Duration, armed: &'a mut ArmedTimeouts) -> Self {
         Deadlined {
             stream,
             // A timeout too large to represent means "no deadline".
             deadline: Instant::now().checked_add(timeout),
+            armed,
         }
     }
 
@@ -109,21 +129,71 @@ impl<'a, S: Socket> Deadlined<'a, S> {
             },
         }
     }
+
+    /// Makes sure the socket timeout cannot carry a call past the deadline.
+    fn arm(&mut self, for_read: bool) -> io::Result<()> {
+        let left = self.remaining()?;
+        let armed = if for_read {
+            &mut self.armed.read
+        } else {
+            &mut self.armed.write
+        };
+        let fits = match (*armed, left) {
+            (Some(Some(current)), Some(left)) => current <= left,
+            (Some(None), None) => true,
+            _ => false,
+        };
+        if !fits {
+            let value = left.map(|l| {
+                let whole_ms = Duration::from_millis(l.as_millis() as u64);
+                if whole_ms.is_zero() {
+                    l
+                } else {
+                    whole_ms
+                }
+            });
+            // Forget the old value first in case setting it fails.
+            *armed = None;
+            if for_read {
+                self.stream.set_read_timeout(value)?;
+            } else {
+                self.stream.set_write_timeout(value)?;
+            }
+            *armed = Some(value);
+        }
+        Ok(())
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 impl<S: Socket> Read for Deadlined<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.remaining()?;
-        self.stream.set_read_timeout(left)?;
-        self.stream.read(buf)
+        loop {
+            self.arm(true)?;
+            match self.stream.read(buf) {
+                // The socket timeout was shorter than the time left: go on.
+                Err(e) if is_timeout(&e) => continue,
+                r => return r,
+            }
+        }
     }
 }
 
 impl<S: Socket> Write for Deadlined<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.remaining()?;
-        self.stream.set_write_timeout(left)?;
-        self.stream.write(buf)
+        loop {
+            self.arm(false)?;
+            match self.stream.write(buf) {
+                Err(e) if is_timeout(&e) => continue,
+                r => return r,
+            }
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
@@ -174,6 +244,7 @@ pub struct Conn<S: Socket = TcpStream> {
     remote: Option<PublicKey>,
     session: Option<(FrameEgress, FrameIngress)>,
     timeouts: Timeouts,
+    armed: ArmedTimeouts,
     snappy: bool,
 }
 
@@ -187,6 +258,7 @@ impl<S: Socket> Conn<S> {
             remote: None,
             session: None,
             timeouts: Timeouts::default(),
+            armed: ArmedTimeouts::default(),
             snappy: false,
         }
     }
@@ -217,7 +289,7 @@ impl<S: Socket> Conn<S> {
         if self.session.is_some() {
             return Err(RlpxError::HandshakeAlreadyDone);
         }
-        let mut io = Deadlined::new(&mut self.stream, self.timeouts.handshake);
+        let mut io = Deadlined::new(&mut self.stream, self.timeouts.handshake, &mut self.armed);
         let mut pending = Vec::new();
         let secrets = match &self.dial_dest {
             Some(remote) => {
@@ -258,7 +330,11 @@ impl<S: Socket> Conn<S> {
     /// until the next read.
     pub fn read_msg(&mut self) -> Result<Msg<'_>> {
         let (_, ingress) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
-        ingress.read_msg(&mut Deadlined::new(&mut self.stream, self.timeouts.read))
+        ingress.read_msg(&mut Deadlined::new(
+            &mut self.stream,
+            self.timeouts.read,
+            &mut self.armed,
+        ))
     }
 
     /// Writes one message within [`Timeouts::write`] and returns the wire
@@ -266,7 +342,7 @@ impl<S: Socket> Conn<S> {
     pub fn write_msg(&mut self, code: u64, data: &[u8]) -> Result<usize> {
         let (egress, _) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
         egress.write_msg(
-            &mut Deadlined::new(&mut self.stream, self.timeouts.write),
+            &mut Deadlined::new(&mut self.stream, self.timeouts.write, &mut self.armed),
             code,
             data,
         )
@@ -283,11 +359,21 @@ impl<S: Socket> Conn<S> {
                 stream: self.stream,
                 ingress,
                 timeout: self.timeouts.read,
+                // The halves touch different socket options (the read and
+                // the write timeout), so each keeps its own part.
+                armed: ArmedTimeouts {
+                    read: self.armed.read,
+                    write: None,
+                },
             },
             ConnWriter {
                 stream: write_stream,
                 egress,
                 timeout: self.timeouts.write,
+                armed: ArmedTimeouts {
+                    read: None,
+                    write: self.armed.write,
+                },
             },
         ))
     }
@@ -341,6 +427,7 @@ pub struct ConnReader<S: Socket = TcpStream> {
     stream: S,
     ingress: FrameIngress,
     timeout: Duration,
+    armed: ArmedTimeouts,
 }
 
 impl<S: Socket> ConnReader<S> {
@@ -348,8 +435,11 @@ impl<S: Socket> ConnReader<S> {
     /// the next read. After [`shutdown`](ConnWriter::shutdown) from another
     /// thread this returns an error (usually end of stream).
     pub fn read_msg(&mut self) -> Result<Msg<'_>> {
-        self.ingress
-            .read_msg(&mut Deadlined::new(&mut self.stream, self.timeout))
+        self.ingress.read_msg(&mut Deadlined::new(
+            &mut self.stream,
+            self.timeout,
+            &mut self.armed,
+        ))
     }
 
     /// Turns snappy decompression on or off for this direction.
@@ -378,6 +468,7 @@ pub struct ConnWriter<S: Socket = TcpStream> {
     stream: S,
     egress: FrameEgress,
     timeout: Duration,
+    armed: ArmedTimeouts,
 }
 
 impl<S: Socket> ConnWriter<S> {
@@ -385,7 +476,7 @@ impl<S: Socket> ConnWriter<S> {
     /// whole frame) and returns the wire size of its payload.
     pub fn write_msg(&mut self, code: u64, data: &[u8]) -> Result<usize> {
         self.egress.write_msg(
-            &mut Deadlined::new(&mut self.stream, self.timeout),
+            &mut Deadlined::new(&mut self.stream, self.timeout, &mut self.armed),
             code,
             data,
         )

@@ -97,6 +97,10 @@ impl AesBlock {
 pub(crate) struct HashMac<H> {
     cipher: AesBlock,
     hash: H,
+    /// Digest of `hash` as it is now, if already computed. A frame's last
+    /// digest is the next header's first one (nothing is absorbed in
+    /// between), so caching saves one keccak permutation per frame.
+    current: Option<[u8; 32]>,
 }
 
 impl<H: MacHash> HashMac<H> {
@@ -104,22 +108,39 @@ impl<H: MacHash> HashMac<H> {
         Ok(HashMac {
             cipher: AesBlock::new(mac_secret, "MAC secret must have 16, 24 or 32 bytes")?,
             hash,
+            current: None,
         })
     }
 
     /// MAC of a 16-byte header ciphertext.
     pub(crate) fn header(&mut self, header_ct: &[u8; 16]) -> [u8; 16] {
-        let sum = self.hash.digest();
+        let sum = self.digest();
         self.compute(&sum, header_ct)
     }
 
     /// MAC of a (padded) frame body ciphertext.
     pub(crate) fn frame(&mut self, frame_ct: &[u8]) -> [u8; 16] {
-        self.hash.update(frame_ct);
-        let seed = self.hash.digest();
+        self.update(frame_ct);
+        let seed = self.digest();
         let mut half = [0u8; 16];
         half.copy_from_slice(&seed[..16]);
         self.compute(&seed, &half)
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.hash.update(data);
+        self.current = None;
+    }
+
+    fn digest(&mut self) -> [u8; 32] {
+        match self.current {
+            Some(d) => d,
+            None => {
+                let d = self.hash.digest();
+                self.current = Some(d);
+                d
+            }
+        }
     }
 
     fn compute(&mut self, sum: &[u8; 32], seed: &[u8; 16]) -> [u8; 16] {
@@ -129,8 +150,8 @@ impl<H: MacHash> HashMac<H> {
         for (b, s) in block.iter_mut().zip(seed) {
             *b ^= s;
         }
-        self.hash.update(&block);
-        let out = self.hash.digest();
+        self.update(&block);
+        let out = self.digest();
         let mut mac = [0u8; 16];
         mac.copy_from_slice(&out[..16]);
         mac
