@@ -1,5 +1,6 @@
 //! Malformed input from the network yields a typed error, never a panic:
 //! handshake packets, ECIES, frames, snappy, sizes and deadlines.
+#![cfg(feature = "rlpx")]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,6 +1,7 @@
 //! Blocking connections over loopback TCP: handshakes in both roles, message
 //! exchange with and without snappy, split halves on two threads, shutdown and
 //! deadlines.
+#![cfg(feature = "rlpx")]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

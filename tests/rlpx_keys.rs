@@ -1,4 +1,5 @@
 //! Node keys, node IDs and enode URL parsing.
+#![cfg(feature = "rlpx")]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -1,6 +1,7 @@
 //! Known-answer tests: the EIP-8 handshake vectors, go-ethereum's frame
 //! golden vector, and values derived independently from them (labelled
 //! "derived": they come from a separate implementation, not from a spec).
+#![cfg(feature = "rlpx")]
 
 use devp2p_peer::rlpx::{
     decode_ack, decode_auth, session, FrameEgress, FrameIngress, KeccakMac, MacHash, PublicKey,

@@ -403,6 +403,23 @@ impl<H: MacHash> FrameIngress<H> {
     }
 }
 
+impl<H: MacHash> std::fmt::Debug for FrameEgress<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameEgress")
+            .field("snappy", &self.snappy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: MacHash> std::fmt::Debug for FrameIngress<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameIngress")
+            .field("snappy", &self.snappy)
+            .field("buffered", &self.buffered())
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +449,16 @@ mod tests {
             }
             assert!(i.read_msg(&mut r).unwrap_err().is_eof());
         }
+    }
+
+    #[test]
+    fn halves_are_send() {
+        fn send<T: Send + 'static>() {}
+        send::<FrameEgress>();
+        send::<FrameIngress>();
+        send::<crate::rlpx::ConnReader>();
+        send::<crate::rlpx::ConnWriter>();
+        send::<crate::rlpx::Conn>();
     }
 
     #[test]
