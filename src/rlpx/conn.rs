@@ -350,7 +350,50 @@ impl<S: Socket> Conn<S> {
 
     /// Splits the connection into a reader and a writer that can live on
     /// different threads. Both share the socket (through
-    /// [`Socket::try_clone`]) but no other state.
+    /// [`Socket::try_clone`]) but no other state. Snappy is switched per
+    /// half; timeouts carry over.
+    ///
+    /// To stop a reader that is blocked in [`ConnReader::read_msg`], shut the
+    /// socket down from another thread with [`ConnWriter::shutdown`] or a
+    /// [`ShutdownHandle`]; the read then fails (usually with end of stream).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::thread;
+    /// use devp2p_peer::rlpx::{Conn, SecretKey};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let server_key = SecretKey::random();
+    /// let server_pub = server_key.public_key();
+    /// let server = thread::spawn(move || {
+    ///     let mut conn = Conn::new(listener.accept().unwrap().0, None);
+    ///     conn.handshake(&server_key).unwrap();
+    ///     conn.set_snappy(true);
+    ///     conn.write_msg(0x10, b"status").unwrap();
+    ///     // Keep the connection open until the client has shut it down.
+    ///     assert!(conn.read_msg().is_err());
+    /// });
+    ///
+    /// let mut conn = Conn::new(TcpStream::connect(addr).unwrap(), Some(server_pub));
+    /// conn.handshake(&SecretKey::random()).unwrap();
+    /// conn.set_snappy(true);
+    /// let (mut reader, writer) = conn.split().unwrap();
+    ///
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let read_thread = thread::spawn(move || {
+    ///     // Runs until the socket is shut down.
+    ///     while let Ok(msg) = reader.read_msg() {
+    ///         tx.send(msg.code).unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(rx.recv().unwrap(), 0x10);
+    /// writer.shutdown().unwrap(); // unblocks the reader
+    /// read_thread.join().unwrap();
+    /// server.join().unwrap();
+    /// ```
     pub fn split(self) -> Result<(ConnReader<S>, ConnWriter<S>)> {
         let (egress, ingress) = self.session.ok_or(RlpxError::HandshakeNotDone)?;
         let write_stream = self.stream.try_clone()?;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::Message;
@@ -32,20 +33,40 @@ use super::mac::keccak256;
 /// let fresh = SecretKey::random();
 /// assert_ne!(fresh.public_key(), pubkey);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey(pub(crate) secp256k1::SecretKey);
+#[derive(Clone)]
+pub struct SecretKey {
+    key: secp256k1::SecretKey,
+    /// The public key, derived on first use (a scalar multiplication worth
+    /// caching for long-lived node keys).
+    public: OnceLock<PublicKey>,
+}
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for SecretKey {}
 
 impl SecretKey {
     /// Generates a new key from the operating system's random source.
     pub fn random() -> Self {
-        SecretKey(secp256k1::SecretKey::new(&mut rand::rng()))
+        Self::wrap(secp256k1::SecretKey::new(&mut rand::rng()))
+    }
+
+    fn wrap(key: secp256k1::SecretKey) -> Self {
+        SecretKey {
+            key,
+            public: OnceLock::new(),
+        }
     }
 
     /// Builds a key from its 32 big-endian bytes. Zero and values at or above
     /// the curve order are rejected.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
         secp256k1::SecretKey::from_secret_bytes(*bytes)
-            .map(SecretKey)
+            .map(Self::wrap)
             .map_err(|_| RlpxError::InvalidSecretKey("zero or not below the curve order"))
     }
 
@@ -72,7 +93,7 @@ impl SecretKey {
 
     /// The 32 big-endian bytes of the key.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_secret_bytes()
+        self.key.to_secret_bytes()
     }
 
     /// The key as 64 lowercase hex digits.
@@ -82,12 +103,14 @@ impl SecretKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(secp256k1::PublicKey::from_secret_key(&self.0))
+        *self
+            .public
+            .get_or_init(|| PublicKey(secp256k1::PublicKey::from_secret_key(&self.key)))
     }
 
     /// Elliptic-curve Diffie-Hellman: the X coordinate of `self * remote`.
     pub(crate) fn ecdh(&self, remote: &PublicKey) -> [u8; 32] {
-        let xy = secp256k1::ecdh::shared_secret_point(&remote.0, &self.0);
+        let xy = secp256k1::ecdh::shared_secret_point(&remote.0, &self.key);
         let mut x = [0u8; 32];
         x.copy_from_slice(&xy[..32]);
         x
@@ -97,7 +120,7 @@ impl SecretKey {
     /// 65-byte `R ‖ S ‖ V` form with `V` in {0, 1}.
     pub(crate) fn sign_recoverable(&self, digest: &[u8; 32]) -> [u8; 65] {
         let sig =
-            RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(*digest), &self.0);
+            RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(*digest), &self.key);
         let (recid, rs) = sig.serialize_compact();
         let mut out = [0u8; 65];
         out[..64].copy_from_slice(&rs);
