@@ -90,42 +90,52 @@ fn tcp_conn_pair() -> (Conn, Conn) {
 
 /// go-ethereum's BenchmarkThroughput shape: one connection, snappy on both
 /// ends, 1024-byte random messages written on one thread and read on another.
+///
+/// Measured twice: with `TCP_NODELAY` (what `Conn::new` sets, as Go does) and
+/// with Nagle's algorithm left on, which lets the kernel coalesce the small
+/// writes of a bulk stream.
 fn throughput_tcp(c: &mut Criterion) {
-    let (writer_conn, reader_conn) = tcp_conn_pair();
-    let (_, mut tx) = writer_conn.split().unwrap();
-    let (mut rx, _reader_tx) = reader_conn.split().unwrap();
-    tx.set_snappy(true);
-    rx.set_snappy(true);
-
-    let (cmd_tx, cmd_rx) = mpsc::channel::<u64>();
-    let writer = thread::spawn(move || {
-        let msg = seeded_bytes(1024);
-        for n in cmd_rx {
-            for _ in 0..n {
-                tx.write_msg(0, &msg).unwrap();
-            }
-        }
-    });
-
     let mut group = c.benchmark_group("rlpx");
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
     group.sample_size(30);
     group.throughput(Throughput::Bytes(1024));
-    group.bench_function("throughput_tcp_1kib_snappy", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            cmd_tx.send(iters).unwrap();
-            for _ in 0..iters {
-                let msg = rx.read_msg().unwrap();
-                black_box(msg.data.len());
+    for (name, nodelay) in [
+        ("throughput_tcp_1kib_snappy", true),
+        ("throughput_tcp_1kib_snappy_nagle", false),
+    ] {
+        let (writer_conn, reader_conn) = tcp_conn_pair();
+        writer_conn.stream().set_nodelay(nodelay).unwrap();
+        reader_conn.stream().set_nodelay(nodelay).unwrap();
+        let (_, mut tx) = writer_conn.split().unwrap();
+        let (mut rx, _reader_tx) = reader_conn.split().unwrap();
+        tx.set_snappy(true);
+        rx.set_snappy(true);
+
+        let (cmd_tx, cmd_rx) = mpsc::channel::<u64>();
+        let writer = thread::spawn(move || {
+            let msg = seeded_bytes(1024);
+            for n in cmd_rx {
+                for _ in 0..n {
+                    tx.write_msg(0, &msg).unwrap();
+                }
             }
-            start.elapsed()
-        })
-    });
+        });
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                cmd_tx.send(iters).unwrap();
+                for _ in 0..iters {
+                    let msg = rx.read_msg().unwrap();
+                    black_box(msg.data.len());
+                }
+                start.elapsed()
+            })
+        });
+        drop(cmd_tx);
+        writer.join().unwrap();
+    }
     group.finish();
-    drop(cmd_tx);
-    writer.join().unwrap();
 }
 
 const AUTH2: &str = "

@@ -40,8 +40,16 @@ impl Default for Timeouts {
 
 /// A blocking byte stream a [`Conn`] can run over.
 ///
-/// Implemented for [`TcpStream`] and, on Unix, `UnixStream`.
+/// Implemented for [`TcpStream`] and, on Unix, `UnixStream`. The stream must
+/// be in blocking mode; deadlines are implemented with its timeouts.
 pub trait Socket: Read + Write + Send + Sized + 'static {
+    /// Called once by [`Conn::new`]: tunes the socket for message traffic.
+    /// For TCP this turns Nagle's algorithm off (as Go does for every TCP
+    /// connection): each frame goes out in one write, so delaying small
+    /// segments would only add latency. The default does nothing.
+    fn prepare(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Sets the timeout of each following read call (`None`: no timeout).
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()>;
     /// Sets the timeout of each following write call (`None`: no timeout).
@@ -53,6 +61,9 @@ pub trait Socket: Read + Write + Send + Sized + 'static {
 }
 
 impl Socket for TcpStream {
+    fn prepare(&self) -> io::Result<()> {
+        self.set_nodelay(true)
+    }
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, t)
     }
@@ -251,7 +262,11 @@ pub struct Conn<S: Socket = TcpStream> {
 impl<S: Socket> Conn<S> {
     /// Wraps a connected socket. With `Some(remote static key)` this side is
     /// the initiator (it dialed); with `None` it is the recipient.
+    ///
+    /// Calls [`Socket::prepare`] (for TCP: sets `TCP_NODELAY`); a failure
+    /// there is ignored, as it only affects latency.
     pub fn new(stream: S, dial_dest: Option<PublicKey>) -> Self {
+        let _ = stream.prepare();
         Conn {
             stream,
             dial_dest,
