@@ -63,6 +63,9 @@ pub enum Error {
     Rlp(rlp::DecoderError),
     /// An I/O error, including read and write timeouts.
     Io(Arc<io::Error>),
+    /// The RLPx transport failed (handshake, frame, MAC, snappy, sizes, socket I/O).
+    #[cfg(feature = "rlpx")]
+    Rlpx(crate::rlpx::RlpxError),
     /// An error returned by a protocol's own code.
     Protocol(Arc<dyn std::error::Error + Send + Sync>),
     /// An error described only by its text.
@@ -137,6 +140,8 @@ impl fmt::Display for Error {
             Error::Mismatch(t) | Error::Other(t) => f.write_str(t),
             Error::Rlp(e) => write!(f, "rlp: {e}"),
             Error::Io(e) => fmt::Display::fmt(e, f),
+            #[cfg(feature = "rlpx")]
+            Error::Rlpx(e) => fmt::Display::fmt(e, f),
             Error::Protocol(e) => fmt::Display::fmt(e, f),
         }
     }
@@ -147,6 +152,8 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(&**e),
             Error::Disconnected(r) => Some(r),
+            #[cfg(feature = "rlpx")]
+            Error::Rlpx(e) => Some(e),
             Error::Protocol(e) => Some(&**e),
             _ => None,
         }
@@ -168,6 +175,13 @@ impl From<io::Error> for Error {
 impl From<rlp::DecoderError> for Error {
     fn from(e: rlp::DecoderError) -> Error {
         Error::Rlp(e)
+    }
+}
+
+#[cfg(feature = "rlpx")]
+impl From<crate::rlpx::RlpxError> for Error {
+    fn from(e: crate::rlpx::RlpxError) -> Error {
+        Error::Rlpx(e)
     }
 }
 

@@ -24,6 +24,7 @@ mod handshake;
 mod keys;
 mod mac;
 mod rlp;
+mod transport;
 
 pub use conn::{
     Conn, ConnReader, ConnWriter, ShutdownHandle, Socket, Timeouts, HANDSHAKE_TIMEOUT,
@@ -38,3 +39,4 @@ pub use handshake::{
 };
 pub use keys::{node_id, PublicKey, SecretKey};
 pub use mac::{KeccakMac, MacHash};
+pub use transport::{RlpxTransport, SNAPPY_PROTOCOL_VERSION};

@@ -1,0 +1,255 @@
+//! The peer layer's [`Transport`] over an RLPx connection.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::{Conn, ConnReader, ConnWriter, Enode, PublicKey, SecretKey, ShutdownHandle, Timeouts};
+use crate::transport::{reason_to_send, DISC_MSG, DISC_WRITE_TIMEOUT};
+use crate::{
+    ConnFlags, ConnInfo, Error, Hello, Msg, MsgReader, MsgWriter, NodeId, Payload, Peer,
+    PeerConfig, Protocol, Transport,
+};
+
+/// The first devp2p version whose messages after Hello are snappy-compressed.
+pub const SNAPPY_PROTOCOL_VERSION: u64 = 5;
+
+/// An encrypted RLPx connection, ready to carry a [`Peer`].
+///
+/// Set up in two steps, as a server needs to check the remote in between:
+/// [`RlpxTransport::handshake`] does the encryption handshake (5 s deadline by default) and
+/// tells who the remote is; [`RlpxTransport::protocol_handshake`] exchanges Hellos and
+/// switches snappy on when the remote speaks version 5 or later. Then
+/// [`RlpxTransport::into_peer`] (or [`Peer::new`]) runs sub-protocols over it.
+///
+/// Reads and writes may come from different threads at once (each direction has its own
+/// cipher and lock). Every message read or written is bounded by the read (30 s) and write
+/// (20 s) deadlines. Closing with a reason sends a Disconnect, waiting at most 1 s, then
+/// shuts the socket down, which wakes a reader blocked on another thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::TcpListener;
+/// use devp2p_peer::rlpx::{RlpxTransport, SecretKey};
+/// use devp2p_peer::{Cap, Hello};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let (key_a, key_b) = (SecretKey::random(), SecretKey::random());
+/// let pub_b = key_b.public_key();
+/// let server = std::thread::spawn(move || -> Result<Hello, devp2p_peer::Error> {
+///     let (stream, _) = listener.accept()?;
+///     let t = RlpxTransport::handshake(stream, &key_b, None)?;
+///     let hello = Hello::new("b", vec![Cap::new("eth", 68)], key_b.public_key().to_bytes());
+///     t.protocol_handshake(&hello)
+/// });
+/// let t = RlpxTransport::dial(addr, &key_a, &pub_b, std::time::Duration::from_secs(5))?;
+/// let theirs = t.protocol_handshake(&Hello::new("a", vec![], key_a.public_key().to_bytes()))?;
+/// assert_eq!(theirs.name, "b");
+/// assert_eq!(server.join().unwrap()?.name, "a");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RlpxTransport {
+    reader: Mutex<ConnReader>,
+    writer: Mutex<ConnWriter>,
+    shutdown: ShutdownHandle,
+    closed: AtomicBool,
+    remote_pubkey: PublicKey,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+}
+
+impl RlpxTransport {
+    /// Runs the encryption handshake on `stream` with the default deadlines: as the
+    /// initiator when `dial_dest` (the remote's key) is given, else as the recipient.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rlpx`] for a failed or timed-out handshake, [`Error::Io`] for socket errors.
+    pub fn handshake(
+        stream: TcpStream,
+        key: &SecretKey,
+        dial_dest: Option<&PublicKey>,
+    ) -> Result<RlpxTransport, Error> {
+        RlpxTransport::handshake_with(stream, key, dial_dest, Timeouts::default())
+    }
+
+    /// Like [`RlpxTransport::handshake`], with the given deadlines.
+    pub fn handshake_with(
+        stream: TcpStream,
+        key: &SecretKey,
+        dial_dest: Option<&PublicKey>,
+        timeouts: Timeouts,
+    ) -> Result<RlpxTransport, Error> {
+        let remote_addr = stream.peer_addr().ok();
+        let local_addr = stream.local_addr().ok();
+        let mut conn = Conn::new(stream, dial_dest.copied());
+        conn.set_timeouts(timeouts);
+        let result = conn.handshake(key);
+        let remote_pubkey = match result {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = conn.shutdown();
+                return Err(e.into());
+            }
+        };
+        let shutdown = conn.shutdown_handle()?;
+        let (reader, writer) = conn.split()?;
+        Ok(RlpxTransport {
+            reader: Mutex::new(reader),
+            writer: Mutex::new(writer),
+            shutdown,
+            closed: AtomicBool::new(false),
+            remote_pubkey,
+            remote_addr,
+            local_addr,
+        })
+    }
+
+    /// Connects to `addr` (within `timeout`) and runs the handshake as the initiator,
+    /// expecting the node key `remote`.
+    pub fn dial(
+        addr: impl ToSocketAddrs,
+        key: &SecretKey,
+        remote: &PublicKey,
+        timeout: Duration,
+    ) -> Result<RlpxTransport, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match TcpStream::connect_timeout(&a, left) {
+                Ok(stream) => return RlpxTransport::handshake(stream, key, Some(remote)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to dial")
+            })
+            .into())
+    }
+
+    /// The remote's node key, as proven by the handshake.
+    pub fn remote_pubkey(&self) -> PublicKey {
+        self.remote_pubkey
+    }
+
+    /// The remote's node ID.
+    pub fn remote_id(&self) -> NodeId {
+        NodeId(self.remote_pubkey.node_id())
+    }
+
+    /// The remote's `enode://` URL, with the address it connected from or to.
+    pub fn remote_enode(&self) -> Option<Enode> {
+        self.remote_addr.map(|a| Enode::new(self.remote_pubkey, a))
+    }
+
+    /// Exchanges Hellos (ours written while theirs is read) and switches snappy on for both
+    /// directions when their version is 5 or more. Errors as
+    /// [`read_protocol_handshake`](crate::read_protocol_handshake): a Disconnect instead of a
+    /// Hello gives its reason.
+    pub fn protocol_handshake(&self, ours: &Hello) -> Result<Hello, Error> {
+        let theirs = crate::do_protocol_handshake(self, ours)?;
+        let snappy = theirs.version >= SNAPPY_PROTOCOL_VERSION;
+        self.reader.lock().set_snappy(snappy);
+        self.writer.lock().set_snappy(snappy);
+        Ok(theirs)
+    }
+
+    /// A [`Peer`] over this connection, after the Hello exchange: the remote's identity comes
+    /// from the handshake, its name and caps from `theirs`.
+    ///
+    /// # Errors
+    ///
+    /// [`DiscReason::UNEXPECTED_IDENTITY`](crate::DiscReason::UNEXPECTED_IDENTITY) when the
+    /// Hello's key is not the key the handshake proved.
+    pub fn into_peer(
+        self,
+        theirs: &Hello,
+        protocols: &[Protocol],
+        flags: ConnFlags,
+        config: PeerConfig,
+    ) -> Result<Peer, Error> {
+        if theirs.id.as_slice() != self.remote_pubkey.to_bytes().as_slice() {
+            let err = Error::Disconnected(crate::DiscReason::UNEXPECTED_IDENTITY);
+            self.shutdown(&err);
+            return Err(err);
+        }
+        let conn = ConnInfo {
+            id: self.remote_id(),
+            name: theirs.name.clone(),
+            caps: theirs.caps.clone(),
+            flags,
+            enode: self.remote_enode().map(|e| e.to_string()),
+        };
+        Ok(Peer::new(
+            conn,
+            std::sync::Arc::new(self),
+            protocols,
+            config,
+        ))
+    }
+}
+
+impl MsgReader for RlpxTransport {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        let mut reader = self.reader.lock();
+        let msg = reader.read_msg()?;
+        // The frame buffer is reused by the next read: the message gets its own copy.
+        Ok(Msg {
+            code: msg.code,
+            size: u32::try_from(msg.data.len()).unwrap_or(u32::MAX),
+            payload: Payload::new(msg.data.to_vec()),
+            received_at: Instant::now(),
+        })
+    }
+}
+
+impl MsgWriter for RlpxTransport {
+    fn write_msg(&self, mut msg: Msg) -> Result<(), Error> {
+        let data = msg.payload.consume();
+        self.writer.lock().write_msg(msg.code, data)?;
+        Ok(())
+    }
+}
+
+impl Transport for RlpxTransport {
+    fn shutdown(&self, err: &Error) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(reason) = reason_to_send(err) {
+            // A write in progress holds the lock for up to its own deadline; do not wait
+            // longer than the Disconnect itself may take.
+            if let Some(mut writer) = self.writer.try_lock_for(DISC_WRITE_TIMEOUT) {
+                writer.set_timeout(DISC_WRITE_TIMEOUT);
+                let _ = writer.write_msg(DISC_MSG, &reason.encode());
+            }
+        }
+        let _ = self.shutdown.shutdown();
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+}
+
+impl std::fmt::Debug for RlpxTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RlpxTransport")
+            .field("remote", &self.remote_id())
+            .field("remote_addr", &self.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
