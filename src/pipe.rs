@@ -29,6 +29,9 @@ pub struct MsgPipeRw {
     w: Sender<Msg>,
     r: Receiver<Msg>,
     shared: Arc<Shared>,
+    /// Whether a write waits for the reader to consume the payload (the pipe's rule), or
+    /// only for the hand-over (the in-memory transport's).
+    wait_consumed: bool,
 }
 
 /// Creates an in-memory message pipe: what one end writes, the other reads.
@@ -61,8 +64,14 @@ pub struct MsgPipeRw {
 /// assert_eq!(got, vec![(8, vec![0, 0]), (5, vec![1, 1])]);
 /// ```
 pub fn msg_pipe() -> (MsgPipeRw, MsgPipeRw) {
-    let (tx1, rx1) = bounded(0);
-    let (tx2, rx2) = bounded(0);
+    pipe_with(0, true)
+}
+
+/// A pipe whose directions buffer `capacity` messages, and whose writes wait for the
+/// payload to be consumed only when `wait_consumed` is set.
+pub(crate) fn pipe_with(capacity: usize, wait_consumed: bool) -> (MsgPipeRw, MsgPipeRw) {
+    let (tx1, rx1) = bounded(capacity);
+    let (tx2, rx2) = bounded(capacity);
     let (closing_tx, closing) = bounded(0);
     let shared = Arc::new(Shared {
         closing_tx: Mutex::new(Some(closing_tx)),
@@ -74,11 +83,13 @@ pub fn msg_pipe() -> (MsgPipeRw, MsgPipeRw) {
             w: tx1,
             r: rx2,
             shared: shared.clone(),
+            wait_consumed,
         },
         MsgPipeRw {
             w: tx2,
             r: rx1,
             shared,
+            wait_consumed,
         },
     )
 }
@@ -107,12 +118,13 @@ impl MsgPipeRw {
         if self.is_closed() {
             return Err(Error::PipeClosed);
         }
-        let consumed = if msg.size > 0 {
+        // Zero-size payloads may never be read at all: only wait for ones with bytes.
+        let consumed = if self.wait_consumed && msg.size > 0 {
             let (tx, rx) = bounded(1);
             msg.payload.set_consumed_signal(tx);
-            rx
+            Some(rx)
         } else {
-            never()
+            None
         };
         let timeout = match deadline {
             Some(d) => after(d.saturating_duration_since(Instant::now())),
@@ -134,10 +146,12 @@ impl MsgPipeRw {
             }
         }
         // Handed over: wait until the payload is read (or the pipe closes, or time runs out).
-        select! {
-            recv(consumed) -> _ => {}
-            recv(self.shared.closing) -> _ => {}
-            recv(timeout) -> _ => {}
+        if let Some(consumed) = consumed {
+            select! {
+                recv(consumed) -> _ => {}
+                recv(self.shared.closing) -> _ => {}
+                recv(timeout) -> _ => {}
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rlp::{Decodable, DecoderError, Encodable, Rlp, RlpStream};
 
 use crate::message::decode_first;
-use crate::{Cap, DiscReason, Error, Msg, MsgPipeRw, MsgReadWriter, MsgReader, MsgWriter, Payload};
+use crate::{Cap, DiscReason, Error, Msg, MsgPipeRw, MsgReadWriter, MsgReader, MsgWriter};
 
 /// Message code of Hello, the protocol handshake.
 pub const HANDSHAKE_MSG: u64 = 0x00;
@@ -59,7 +59,9 @@ pub(crate) fn reason_to_send(err: &Error) -> Option<DiscReason> {
 /// Built on a [`MsgPipeRw`], with one difference that makes it behave like a socket: a write
 /// returns once the remote's reader has **taken** the message, not once the remote protocol
 /// has read its payload. (With the pipe's stricter rule, two protocols that both write first
-/// would wait on each other forever.)
+/// would wait on each other forever.) [`MemoryTransport::pair`] is synchronous, like an
+/// unbuffered socket pair; [`MemoryTransport::buffered_pair`] lets a few messages wait in
+/// each direction, like a socket's buffers.
 ///
 /// Closing it with a disconnect reason first offers the remote a Disconnect message, waiting
 /// at most [`DISC_WRITE_TIMEOUT`] for the remote to take it.
@@ -80,9 +82,15 @@ pub struct MemoryTransport {
 }
 
 impl MemoryTransport {
-    /// Two connected ends.
+    /// Two connected ends; a write waits until the other end's reader takes the message.
     pub fn pair() -> (MemoryTransport, MemoryTransport) {
-        let (a, b) = crate::msg_pipe();
+        MemoryTransport::buffered_pair(0)
+    }
+
+    /// Two connected ends where up to `capacity` messages wait in each direction before a
+    /// write blocks.
+    pub fn buffered_pair(capacity: usize) -> (MemoryTransport, MemoryTransport) {
+        let (a, b) = crate::pipe::pipe_with(capacity, false);
         (MemoryTransport { pipe: a }, MemoryTransport { pipe: b })
     }
 
@@ -94,11 +102,7 @@ impl MemoryTransport {
 
 impl MsgReader for MemoryTransport {
     fn read_msg(&self) -> Result<Msg, Error> {
-        let mut msg = self.pipe.read_msg()?;
-        // Take the payload off the pipe now: the writer may go on.
-        let payload = std::mem::replace(&mut msg.payload, Payload::new(Vec::new()));
-        msg.payload = Payload::new(payload.into_vec());
-        Ok(msg)
+        self.pipe.read_msg()
     }
 }
 
