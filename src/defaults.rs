@@ -1,0 +1,23 @@
+//! Every default, and why it is what it is.
+//!
+//! The values follow go-ethereum's, because interoperating peers tune their own timers
+//! against them; where other clients differ, the difference is noted.
+//!
+//! | what | value | where | why |
+//! |---|---|---|---|
+//! | Ping interval | 15 s | [`PING_INTERVAL`](crate::PING_INTERVAL), [`PeerConfig::ping_interval`](crate::PeerConfig::ping_interval) | geth's interval; a remote's pings keep our 30 s read deadline from firing on an idle but healthy link. reth pings every 60 s, OpenEthereum every 120 s. There is no pong timeout: liveness is the read deadline, as in geth. |
+//! | Pong requests queued | 16 | peer | A burst of Pings is answered without holding the reader; beyond 16 the reader waits for the pinger. |
+//! | Read deadline per message | 30 s | [`rlpx::READ_TIMEOUT`](crate::rlpx::READ_TIMEOUT) | How long a connection may be silent. Covers the whole frame, not one system call, so a remote trickling bytes cannot hold a reader forever. |
+//! | Write deadline per message | 20 s | [`rlpx::WRITE_TIMEOUT`](crate::rlpx::WRITE_TIMEOUT) | Long enough for a 16 MiB message on a slow link (a 5 s limit once dropped honest peers moving 2 MB responses); short enough to notice a dead one. |
+//! | Encryption handshake deadline | 5 s | [`rlpx::HANDSHAKE_TIMEOUT`](crate::rlpx::HANDSHAKE_TIMEOUT) | The whole auth/ack exchange. An unauthenticated remote gets no more of a pending slot. (reth: 10 s.) |
+//! | Disconnect write on close | 1 s | [`DISC_WRITE_TIMEOUT`](crate::DISC_WRITE_TIMEOUT) | Best effort: the reason is offered, then the socket is closed whatever happens. Not sent after a network error. No 2 s grace wait (the spec suggests one; geth does not). |
+//! | Hello size | 2 KiB | [`BASE_PROTOCOL_MAX_MSG_SIZE`](crate::BASE_PROTOCOL_MAX_MSG_SIZE) | A Hello is a few hundred bytes; anything larger before authentication is refused. |
+//! | Auth/ack packet size | 2 KiB | [`rlpx::MAX_PACKET_SIZE`](crate::rlpx::MAX_PACKET_SIZE) | Checked on the size prefix, before the body is read. |
+//! | Frame and message size | 16 MiB − 1 | [`rlpx::MAX_FRAME_SIZE`](crate::rlpx::MAX_FRAME_SIZE) | The 3-byte frame size field; also the limit on a snappy message's declared decompressed length, checked **before** allocating. |
+//! | Snappy | when the remote's Hello version ≥ 5 | [`rlpx::SNAPPY_PROTOCOL_VERSION`](crate::rlpx::SNAPPY_PROTOCOL_VERSION) | Every message after Hello, base-protocol ones included. |
+//! | Sub-protocol codes | from 16 | [`BASE_PROTOCOL_LENGTH`](crate::BASE_PROTOCOL_LENGTH) | 0–15 belong to the base protocol; unknown ones are ignored. |
+//! | Inbound delivery | rendezvous (capacity 0) | peer | A slow protocol slows its connection instead of growing a queue: memory per peer stays bounded however fast the remote sends. |
+//! | Write token | one, capacity 1 | peer | At most one protocol write at a time, and none after a failed one. |
+//! | Disconnect reason on the wire | `[reason]` (list) | [`DiscReason::encode`](crate::DiscReason::encode) | The spec's form; the bare legacy form is accepted on input. |
+//! | Client name in `Peer::name` | 20 bytes + `...` | [`Peer::name`](crate::Peer::name) | Keeps log lines short; [`Peer::full_name`](crate::Peer::full_name) has it all. |
+//! | TCP_NODELAY | on | [`rlpx::Conn`](crate::rlpx::Conn) | Small messages (pings, requests) go out at once instead of waiting up to 40 ms for Nagle's algorithm; bulk throughput of small messages is lower with it (see the README's numbers). |
