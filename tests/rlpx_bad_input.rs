@@ -2,28 +2,20 @@
 //! handshake packets, ECIES, frames, snappy, sizes and deadlines.
 #![cfg(feature = "rlpx")]
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::tcp_pair;
 use devp2p_peer::rlpx::{
     decode_auth, ecies, Conn, FrameEgress, FrameIngress, Initiator, KeccakMac, PublicKey,
     Recipient, RlpError, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE,
 };
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    for s in [&client, &server] {
-        s.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-        s.set_write_timeout(Some(TEST_TIMEOUT)).unwrap();
-    }
-    (client, server)
-}
 
 // ---- small RLP and packet builders for hand-made handshake bodies ----
 

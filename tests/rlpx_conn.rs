@@ -3,27 +3,19 @@
 //! deadlines.
 #![cfg(feature = "rlpx")]
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::tcp_pair;
 use devp2p_peer::rlpx::{session, Conn, Recipient, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE};
 
 /// Generous bound for anything a test waits on, so a bug fails instead of hanging.
 const TEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    for s in [&client, &server] {
-        s.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-        s.set_write_timeout(Some(TEST_TIMEOUT)).unwrap();
-    }
-    (client, server)
-}
 
 /// Two connections after a completed handshake: (initiator, recipient).
 fn connected_pair() -> (Conn, Conn) {

@@ -135,3 +135,16 @@ pub fn thread_count() -> usize {
         .and_then(|v| v.trim().parse().ok())
         .expect("Threads: line")
 }
+
+/// A connected loopback TCP pair (client, server), each end with 20 s read and write
+/// timeouts so that a bug fails a test instead of hanging it.
+pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    for s in [&client, &server] {
+        s.set_read_timeout(Some(secs(20))).unwrap();
+        s.set_write_timeout(Some(secs(20))).unwrap();
+    }
+    (client, server)
+}
