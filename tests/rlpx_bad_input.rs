@@ -15,8 +15,6 @@ use devp2p_peer::rlpx::{
     Recipient, RlpError, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE,
 };
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(20);
-
 // ---- small RLP and packet builders for hand-made handshake bodies ----
 
 fn rlp_bytes(b: &[u8]) -> Vec<u8> {
