@@ -18,6 +18,7 @@
 //! write on one thread and read on another without a lock. Each half keeps its
 //! buffers between messages: in the steady state no frame allocates.
 
+use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
 
 use aes::cipher::{KeyIvInit, StreamCipher};
@@ -206,7 +207,7 @@ impl<H: MacHash> FrameEgress<H> {
         buf.reserve(32 + padded(fsize) + 16);
 
         let mut header = [0u8; 16];
-        header[..3].copy_from_slice(&(fsize as u32).to_be_bytes()[1..]);
+        BigEndian::write_u24(&mut header[..3], fsize as u32);
         header[3..6].copy_from_slice(&HEADER_DATA);
         ctr.apply(&mut header);
         buf.extend_from_slice(&header);
@@ -331,8 +332,7 @@ impl<H: MacHash> FrameIngress<H> {
             return Err(RlpxError::BadHeaderMac);
         }
         self.ctr.apply(&mut header);
-        let fsize =
-            (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
+        let fsize = BigEndian::read_u24(&header[..3]) as usize;
         let rsize = padded(fsize);
 
         self.fill(r, 32 + rsize + 16)?;

@@ -6,6 +6,7 @@
 //! lets the errors match go-ethereum's texts.
 
 use super::error::RlpError;
+use byteorder::{BigEndian, ByteOrder};
 
 /// What kind of value an RLP item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +64,7 @@ fn read_long_size(b: &[u8], n: usize) -> Result<usize, RlpError> {
     if n > std::mem::size_of::<usize>() {
         return Err(RlpError::ValueTooLarge);
     }
-    let size = b[..n]
-        .iter()
-        .fold(0usize, |acc, &x| (acc << 8) | usize::from(x));
+    let size = BigEndian::read_uint(&b[..n], n) as usize;
     if size < 56 {
         return Err(RlpError::NonCanonicalSize);
     }
@@ -111,9 +110,11 @@ pub(crate) fn split_uint64(b: &[u8]) -> Result<(u64, &[u8]), RlpError> {
     if content.first() == Some(&0) {
         return Err(RlpError::NonCanonicalInt);
     }
-    let x = content
-        .iter()
-        .fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    let x = if content.is_empty() {
+        0
+    } else {
+        BigEndian::read_uint(content, content.len())
+    };
     Ok((x, rest))
 }
 
