@@ -123,5 +123,5 @@ pub use crate::protocol::{
 pub use crate::transport::{
     do_protocol_handshake, read_protocol_handshake, Hello, MemoryTransport, Transport,
     BASE_PROTOCOL_MAX_MSG_SIZE, BASE_PROTOCOL_VERSION, DISC_MSG, DISC_WRITE_TIMEOUT, HANDSHAKE_MSG,
-    PING_MSG, PONG_MSG,
+    MEMORY_WRITE_TIMEOUT, PING_MSG, PONG_MSG,
 };

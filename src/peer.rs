@@ -106,7 +106,7 @@ pub struct ConnInfo {
 /// Settings of one peer.
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
-    /// How often to send a Ping (15 s by default).
+    /// How often to send a Ping (15 s by default). [`Duration::MAX`] sends none.
     pub ping_interval: Duration,
     /// Stack size of the threads the peer starts (the platform default when `None`).
     pub stack_size: Option<usize>,
@@ -520,8 +520,9 @@ impl Peer {
 
         let peer = self.clone();
         let t = transport.clone();
-        let errc = read_err_tx.clone();
-        match self.spawn("peer-read".into(), move || peer.read_loop(&*t, errc)) {
+        // The reader owns the only sender: if it dies without reporting, `read_err`
+        // disconnects and the supervisor still wakes.
+        match self.spawn("peer-read".into(), move || peer.read_loop(&*t, read_err_tx)) {
             Ok(h) => handles.push(h),
             Err(e) => failed = Some(e),
         }
@@ -587,12 +588,13 @@ impl Peer {
         );
 
         drop(closed_tx);
+        // No protocol write may start from here on: take back a token still in its slot.
+        let _ = write_start.try_recv();
         transport.shutdown(&Error::Disconnected(reason));
         inner.wg.wait();
         for h in handles {
             let _ = h.join();
         }
-        drop(read_err_tx);
 
         self.publish(PeerEvent {
             error: Some(err.to_string()),
@@ -677,11 +679,7 @@ impl Peer {
                         e
                     }
                     Err(panic) => {
-                        let message = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "non-string panic".to_string());
+                        let message = panic_message(&*panic);
                         debug!("protocol {cap} panicked: {message}");
                         Error::ProtocolPanicked {
                             protocol: cap.to_string(),
@@ -698,17 +696,20 @@ impl Peer {
     }
 
     fn read_loop(&self, transport: &dyn Transport, errc: Sender<Error>) {
-        loop {
+        let result = catch_unwind(AssertUnwindSafe(|| loop {
             let result = transport.read_msg().and_then(|mut msg| {
                 msg.received_at = Instant::now();
                 self.handle(msg)
             });
             if let Err(e) = result {
-                // Capacity 1 and sent once: never blocks.
-                let _ = errc.send(e);
-                return;
+                return e;
             }
-        }
+        }));
+        let err = result.unwrap_or_else(|panic| {
+            Error::other(format!("peer reader panicked: {}", panic_message(&*panic)))
+        });
+        // Capacity 1 and sent once: never blocks.
+        let _ = errc.send(err);
     }
 
     fn handle(&self, mut msg: Msg) -> Result<(), Error> {
@@ -749,26 +750,54 @@ impl Peer {
     }
 
     fn ping_loop(&self, transport: &dyn Transport) {
+        let result = catch_unwind(AssertUnwindSafe(|| self.ping_loop_inner(transport)));
+        let err = match result {
+            Ok(None) => return,
+            Ok(Some(e)) => e,
+            Err(panic) => Error::other(format!("peer pinger panicked: {}", panic_message(&*panic))),
+        };
+        // One slot per protocol plus one for the pinger, which sends at most once.
+        let _ = self.inner.proto_err_tx.send(err);
+    }
+
+    /// Sends Pings every interval and a Pong per request until shutdown (`None`) or a failed
+    /// Ping (its error). An interval too large to add to the clock means no Pings.
+    fn ping_loop_inner(&self, transport: &dyn Transport) -> Option<Error> {
         let inner = &self.inner;
         let interval = inner.config.ping_interval;
-        let mut next_ping = Instant::now() + interval;
+        let mut next_ping = Instant::now().checked_add(interval);
         loop {
-            let wait = next_ping.saturating_duration_since(Instant::now());
-            select! {
-                recv(inner.ping_recv_rx) -> _ => {
-                    let _ = transport.write_msg(Msg::new(PONG_MSG, encode_items(&[])));
+            let pong = |_| {
+                let _ = transport.write_msg(Msg::new(PONG_MSG, encode_items(&[])));
+            };
+            let Some(at) = next_ping else {
+                select! {
+                    recv(inner.ping_recv_rx) -> r => pong(r),
+                    recv(inner.closed) -> _ => return None,
                 }
-                recv(inner.closed) -> _ => return,
-                default(wait) => {
+                continue;
+            };
+            select! {
+                recv(inner.ping_recv_rx) -> r => pong(r),
+                recv(inner.closed) -> _ => return None,
+                default(at.saturating_duration_since(Instant::now())) => {
                     if let Err(e) = transport.write_msg(Msg::new(PING_MSG, encode_items(&[]))) {
-                        let _ = inner.proto_err_tx.send(e);
-                        return;
+                        return Some(e);
                     }
-                    next_ping = Instant::now() + interval;
+                    next_ping = Instant::now().checked_add(interval);
                 }
             }
         }
     }
+}
+
+/// The text of a panic's payload, when it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".to_string())
 }
 
 impl fmt::Display for Peer {

@@ -157,14 +157,27 @@ impl MsgPipeRw {
     }
 }
 
+impl MsgPipeRw {
+    /// What a read gets once the pipe is closed: nothing for a message pipe; for a
+    /// transport's pipe, like a socket, what was written before the close comes first.
+    fn read_closed(&self) -> Result<Msg, Error> {
+        if !self.wait_consumed {
+            if let Ok(msg) = self.r.try_recv() {
+                return Ok(msg);
+            }
+        }
+        Err(Error::PipeClosed)
+    }
+}
+
 impl MsgReader for MsgPipeRw {
     fn read_msg(&self) -> Result<Msg, Error> {
         if self.is_closed() {
-            return Err(Error::PipeClosed);
+            return self.read_closed();
         }
         select! {
             recv(self.r) -> msg => msg.map_err(|_| Error::PipeClosed),
-            recv(self.shared.closing) -> _ => Err(Error::PipeClosed),
+            recv(self.shared.closing) -> _ => self.read_closed(),
         }
     }
 }

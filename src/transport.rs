@@ -22,6 +22,9 @@ pub const BASE_PROTOCOL_VERSION: u64 = 5;
 pub const BASE_PROTOCOL_MAX_MSG_SIZE: u32 = 2 * 1024;
 /// How long closing a transport waits to deliver its Disconnect message.
 pub const DISC_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a [`MemoryTransport`] write waits for the other end to take the message, like
+/// RLPx's per-message write deadline.
+pub const MEMORY_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The connection a [`Peer`](crate::Peer) runs over: a message reader/writer that can be
 /// closed with a reason.
@@ -31,8 +34,11 @@ pub const DISC_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 pub trait Transport: MsgReadWriter {
     /// Ends the connection because of `err`. When `err` is a disconnect reason other than
     /// [`DiscReason::NETWORK_ERROR`], first makes a best-effort, time-bounded attempt to send
-    /// it in a Disconnect message. Must unblock a `read_msg` waiting on another thread, and
-    /// must be safe to call more than once.
+    /// it in a Disconnect message. Must unblock a `read_msg` or `write_msg` waiting on
+    /// another thread (a peer joins its threads after this, so a read or write that never
+    /// returns keeps [`Peer::run`](crate::Peer::run) from returning), and must be safe to
+    /// call more than once. Writes must also be bounded in time on their own (a remote that
+    /// stops reading must not block a writer forever).
     fn shutdown(&self, err: &Error);
 
     /// The remote end's address, when there is one.
@@ -107,8 +113,10 @@ impl MsgReader for MemoryTransport {
 }
 
 impl MsgWriter for MemoryTransport {
+    /// Writes `msg`, failing with a timeout error after [`MEMORY_WRITE_TIMEOUT`] if the
+    /// other end does not take it, as a socket write with a deadline would.
     fn write_msg(&self, msg: Msg) -> Result<(), Error> {
-        self.pipe.write_msg(msg)
+        self.pipe.write_msg_timeout(msg, MEMORY_WRITE_TIMEOUT)
     }
 }
 

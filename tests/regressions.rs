@@ -17,3 +17,88 @@ fn msg_pipe_zero_size_write_returns() {
     assert_eq!((msg.code, msg.size), (3, 0));
     within(secs(5), move || t.join().unwrap()).unwrap();
 }
+
+// Found in review: `ping_interval: Duration::MAX` (meant as "no pings") overflowed the clock
+// and killed the pinger; the reader then blocked on the 17th Ping and the peer never ended.
+#[test]
+fn huge_ping_interval_means_no_pings() {
+    let config = PeerConfig {
+        ping_interval: std::time::Duration::MAX,
+        ..PeerConfig::default()
+    };
+    let tp = test_peer_with(vec![], config);
+    let remote = tp.remote.clone();
+    within(secs(10), move || {
+        for _ in 0..20 {
+            send_items(&*remote, PING_MSG, &[]).unwrap();
+            expect_msg(&*remote, PONG_MSG, None).unwrap();
+        }
+    });
+    tp.close();
+    tp.result(secs(5));
+}
+
+/// A transport whose reads panic.
+struct PanickingTransport;
+
+impl MsgReader for PanickingTransport {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        panic!("transport bug")
+    }
+}
+
+impl MsgWriter for PanickingTransport {
+    fn write_msg(&self, _msg: Msg) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl Transport for PanickingTransport {
+    fn shutdown(&self, _err: &Error) {}
+}
+
+// Found in review: a panic in the transport's read left the supervisor waiting forever.
+#[test]
+fn panicking_reader_ends_the_peer() {
+    let peer = Peer::new(
+        ConnInfo::default(),
+        std::sync::Arc::new(PanickingTransport),
+        &[discard_protocol()],
+        PeerConfig::default(),
+    );
+    let (remote_requested, err) = within(secs(5), move || peer.run());
+    assert!(!remote_requested);
+    assert_eq!(err.to_string(), "peer reader panicked: transport bug");
+}
+
+// Found in review: on a buffered in-memory transport, messages written just before the
+// remote closed (its Disconnect among them) were lost, unlike on a socket.
+#[test]
+fn buffered_transport_delivers_what_was_written_before_close() {
+    let (local, remote) = MemoryTransport::buffered_pair(8);
+    let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(0);
+    let slow = Protocol::new("slow", 1, 1, move |_peer, rw| {
+        go_rx.recv().ok();
+        loop {
+            rw.read_msg()?.discard()?;
+        }
+    });
+    let conn = ConnInfo {
+        caps: vec![slow.cap()],
+        ..ConnInfo::default()
+    };
+    let peer = Peer::new(
+        conn,
+        std::sync::Arc::new(local),
+        &[slow],
+        PeerConfig::default(),
+    );
+    let run = thread::spawn(move || peer.run());
+    send_items(&remote, 16, &[]).unwrap();
+    send_items(&remote, 16, &[]).unwrap();
+    remote.shutdown(&DiscReason::TOO_MANY_PEERS.into());
+    go_tx.send(()).unwrap();
+    let (remote_requested, err) = within(secs(5), move || run.join().unwrap());
+    assert!(remote_requested);
+    assert_eq!(err.disc_reason(), Some(DiscReason::TOO_MANY_PEERS));
+}

@@ -27,7 +27,9 @@ pub const SNAPPY_PROTOCOL_VERSION: u64 = 5;
 /// Reads and writes may come from different threads at once (each direction has its own
 /// cipher and lock). Every message read or written is bounded by the read (30 s) and write
 /// (20 s) deadlines. Closing with a reason sends a Disconnect, waiting at most 1 s, then
-/// shuts the socket down, which wakes a reader blocked on another thread.
+/// shuts the socket down, which wakes a reader blocked on another thread. The socket's file
+/// descriptor itself is released when the transport is dropped, i.e. when the last
+/// [`Peer`] handle (and the last protocol reader/writer) of its peer is gone.
 ///
 /// # Examples
 ///
@@ -231,6 +233,10 @@ impl Transport for RlpxTransport {
             if let Some(mut writer) = self.writer.try_lock_for(DISC_WRITE_TIMEOUT) {
                 writer.set_timeout(DISC_WRITE_TIMEOUT);
                 let _ = writer.write_msg(DISC_MSG, &reason.encode());
+                // Hold the writer until the socket is shut: nothing may follow the
+                // Disconnect on the wire.
+                let _ = self.shutdown.shutdown();
+                return;
             }
         }
         let _ = self.shutdown.shutdown();
