@@ -242,6 +242,10 @@ fn connect_error(node: &Enode, e: &Error) -> Fail {
         Error::Rlpx(r) if r.is_timeout() => {
             format!("timeout: the RLPx handshake with {addr} did not finish")
         }
+        Error::Rlpx(r) if r.is_eof() => format!(
+            "RLPx handshake with {addr} failed: the remote closed the connection \
+             (is the node key in the enode URL right?)"
+        ),
         other => format!("RLPx handshake with {addr} failed: {other}"),
     };
     run_err(text)
