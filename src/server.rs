@@ -508,7 +508,8 @@ impl Server {
     }
 
     /// Removes a static node and disconnects the peer with its ID, if any, with
-    /// [`DiscReason::REQUESTED`]; returns once that peer has been removed from the server.
+    /// [`DiscReason::REQUESTED`]; returns once that peer has been removed from the server
+    /// (so it must not be called from that peer's own protocol threads).
     pub fn remove_peer(&self, node: &Enode) {
         let id = enode_id(node);
         let entry = {
@@ -1041,8 +1042,16 @@ impl Inner {
                     Err(e) => debug!("inbound connection from {addr} failed: {e}"),
                 }
             });
-            if spawned.is_err() {
-                return;
+            if let Err(e) = spawned {
+                if self.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Out of threads, say: the connection was dropped; pause like on an accept
+                // error and go on.
+                warn!("cannot start a connection thread: {e}");
+                if self.quit_rx.recv_timeout(ACCEPT_BACKOFF).is_ok() {
+                    return;
+                }
             }
         }
     }
