@@ -424,12 +424,15 @@ fn remove_peer_disconnects_with_requested() {
 #[test]
 fn static_node_is_redialed() {
     let a = started(test_config("a", vec![discard()]));
+    let events_a = a.subscribe_events();
     let mut cb = test_config("b", vec![discard()]);
     cb.static_nodes = vec![a.self_enode()];
     let b = Server::new(cb);
     let events_b = b.subscribe_events();
     b.start().unwrap();
     next_event(&events_b, PeerEventType::Add, LIMIT);
+    // Both sides have added the peer (each does so on its own after the Hellos).
+    next_event(&events_a, PeerEventType::Add, LIMIT);
 
     // a drops b; b dials a again.
     a.remove_peer(&b.self_enode());
