@@ -97,6 +97,8 @@ mod node;
 mod peer;
 mod pipe;
 mod protocol;
+#[cfg(feature = "rlpx")]
+mod server;
 mod transport;
 mod util;
 mod wait_group;
@@ -119,6 +121,12 @@ pub use crate::pipe::{msg_pipe, MsgPipeRw};
 pub use crate::protocol::{
     count_matching_protocols, match_protocols, Cap, MatchedProtocol, NodeInfoFn, PeerInfoFn,
     Protocol, RunFn, BASE_PROTOCOL_LENGTH,
+};
+#[cfg(feature = "rlpx")]
+pub use crate::server::{
+    NodeInfo, Server, ServerConfig, DEFAULT_DIAL_RATIO, DEFAULT_DIAL_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_PEERS, DEFAULT_MAX_REDIAL_BACKOFF,
+    DEFAULT_REDIAL_BACKOFF, INBOUND_THROTTLE_TIME,
 };
 pub use crate::transport::{
     do_protocol_handshake, read_protocol_handshake, Hello, MemoryTransport, Transport,

@@ -1,0 +1,210 @@
+//! The `node` example, run as a program: `listen`, then `ping` and `dial` against the enode
+//! URL it prints; the demo; argument errors and an unreachable node.
+//!
+//! The example is built with `cargo build --example node` (a no-op when `cargo test` has
+//! already built it) into the same target directory and profile as this test.
+#![cfg(feature = "rlpx")]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver};
+
+/// The example's binary, built once per test process.
+fn node_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // This test runs as <target>/<profile>/deps/node_cli-<hash>.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let target_dir = profile_dir.parent().unwrap().to_path_buf();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "--example", "node", "--target-dir"])
+            .arg(&target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().unwrap() == "release" {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --example node failed");
+        let bin = profile_dir.join("examples").join("node");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+/// Runs the example to completion, failing the test after `limit`.
+fn run(args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(node_bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_output(child, limit)
+}
+
+fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "node did not exit within {limit:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Starts `listen`; returns the process and its stdout lines as they come.
+fn listen(seconds: &str) -> (Child, Receiver<String>) {
+    let mut child = Command::new(node_bin())
+        .args(["listen", "--port", "0", "--seconds", seconds])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = unbounded();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn listen_ping_dial() {
+    let (child, lines) = listen("4");
+    let enode = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("listen printed no enode URL");
+    assert!(enode.starts_with("enode://"), "first line: {enode}");
+    assert!(enode.contains("@127.0.0.1:"), "first line: {enode}");
+
+    let ping = run(&["ping", &enode], Duration::from_secs(20));
+    let out = text(&ping.stdout);
+    assert!(ping.status.success(), "ping failed: {}", text(&ping.stderr));
+    assert!(out.contains("client:   devp2p-peer/v"), "{out}");
+    assert!(out.contains("caps:     echo/1"), "{out}");
+    assert!(out.contains("version:  5"), "{out}");
+
+    let dial = run(
+        &["dial", &enode, "--count", "300", "--size", "200", "--json"],
+        Duration::from_secs(20),
+    );
+    let out = text(&dial.stdout);
+    assert!(dial.status.success(), "dial failed: {}", text(&dial.stderr));
+    assert!(out.contains("negotiated:  echo/1 at offset 16"), "{out}");
+    assert!(out.contains("the remote replied: client quitting"), "{out}");
+    let json = out.lines().last().unwrap();
+    assert!(
+        json.starts_with("{\"sent\":300,\"echoed\":300,\"mismatches\":0,"),
+        "{json}"
+    );
+    for key in [
+        "\"seconds\":",
+        "\"msgs_per_s\":",
+        "\"mb_per_s\":",
+        "\"cpu_seconds\":",
+    ] {
+        assert!(json.contains(key), "{json}");
+    }
+
+    // The listener logs the dialer coming and going, then stops cleanly on its own.
+    let out = wait_output(child, Duration::from_secs(20));
+    assert!(out.status.success(), "listen failed: {}", text(&out.stderr));
+    let log: Vec<String> = lines.iter().collect();
+    let log = log.join("\n");
+    assert!(log.contains("peer joined: \"devp2p-peer-node/v"), "{log}");
+    assert!(log.contains("caps [echo/1]"), "{log}");
+    assert!(log.contains(": client quitting"), "{log}");
+    assert!(log.ends_with("stopped"), "{log}");
+}
+
+#[test]
+fn demo_shows_two_nodes_talking() {
+    let out = run(&["demo", "--seconds", "0.5"], Duration::from_secs(30));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "demo failed: {}", text(&out.stderr));
+    for want in [
+        "alice's view of its peer:",
+        "bob's view of its peer:",
+        "remote name:  bob (devp2p-peer demo)",
+        "protocol echo/1  codes 16..23",
+        "protocol note/1  codes 24..25",
+        "round trip:",
+        "bob   saw: disconnect requested",
+        "alice saw: disconnect requested",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn argument_errors_exit_2() {
+    for (args, want) in [
+        (
+            &["ping", "enode://abc@127.0.0.1:1"][..],
+            "node: bad enode URL: ",
+        ),
+        (&["ping"][..], "node: missing node as command-line argument"),
+        (&["listen", "--key", "xyz"][..], "node: bad key: "),
+        (&["dial", "--count"][..], "node: --count needs a value"),
+        (&["frobnicate"][..], "node: unknown command"),
+    ] {
+        let out = run(args, Duration::from_secs(20));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn port_in_use_exits_2() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let out = run(
+        &["listen", "--port", &port, "--seconds", "1"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("node: cannot listen on 127.0.0.1:"));
+}
+
+#[test]
+fn unreachable_node_fails_clearly() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let key = devp2p_peer::rlpx::SecretKey::random().public_key();
+    let enode = format!("enode://{key}@127.0.0.1:{port}");
+    let out = run(&["ping", &enode], Duration::from_secs(20));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is unreachable: connection refused"),
+        "{stderr}"
+    );
+}
