@@ -21,3 +21,16 @@
 //! | Disconnect reason on the wire | `[reason]` (list) | [`DiscReason::encode`](crate::DiscReason::encode) | The spec's form; the bare legacy form is accepted on input. |
 //! | Client name in `Peer::name` | 20 bytes + `...` | [`Peer::name`](crate::Peer::name) | Keeps log lines short; [`Peer::full_name`](crate::Peer::full_name) has it all. |
 //! | TCP_NODELAY | on | [`rlpx::Conn`](crate::rlpx::Conn) | Small messages (pings, requests) go out at once instead of waiting up to 40 ms for Nagle's algorithm; bulk throughput of small messages is lower with it (see the README's numbers). |
+//!
+//! # The server (feature `rlpx`)
+//!
+//! | what | value | where | why |
+//! |---|---|---|---|
+//! | Max peers | 50 | [`ServerConfig::max_peers`](crate::ServerConfig::max_peers) | geth's default. Trusted nodes do not count against it (nothing else about them changes). |
+//! | Dial ratio | 3 | [`DEFAULT_DIAL_RATIO`](crate::DEFAULT_DIAL_RATIO) | At most `max_peers / 3` dialed peers (at least 1), so `max_peers - max_peers / 3` slots are inbound: 34 of 50. Operators often expect all 50 to be inbound; the reserve keeps a node from being filled by whoever connects first. |
+//! | Pending handshakes | 50 | [`DEFAULT_MAX_PENDING_PEERS`](crate::DEFAULT_MAX_PENDING_PEERS) | Bounds the CPU a burst of inbound handshakes can take (each costs a few hundred µs of elliptic-curve work). |
+//! | Dial timeout | 15 s | [`DEFAULT_DIAL_TIMEOUT`](crate::DEFAULT_DIAL_TIMEOUT) | TCP connect to a static node. |
+//! | Handshake timeout | 5 s | [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT) | As RLPx's. |
+//! | Redial back-off | 1 s, doubling to 35 s | [`DEFAULT_REDIAL_BACKOFF`](crate::DEFAULT_REDIAL_BACKOFF), [`DEFAULT_MAX_REDIAL_BACKOFF`](crate::DEFAULT_MAX_REDIAL_BACKOFF) | A static node that is down is retried without hammering it; 35 s is geth's dial-history expiry. |
+//! | Inbound throttle | 30 s per IP | [`INBOUND_THROTTLE_TIME`](crate::INBOUND_THROTTLE_TIME) | One inbound attempt per remote IP per 30 s, for public addresses only (loopback and LAN peers are never throttled). |
+//! | Accept errors | back off 200 ms | server | A temporary error (out of file descriptors) must not spin the accept loop. |
