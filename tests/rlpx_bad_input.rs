@@ -451,17 +451,7 @@ fn random_frames_never_panic() {
 // ---- over TCP ----
 
 fn connected_pair_with_raw_client() -> (Conn, TcpStream, Conn) {
-    let (client, server) = tcp_pair();
-    let raw = client.try_clone().unwrap();
-    let (ka, kb) = (SecretKey::random(), SecretKey::random());
-    let pub_b = kb.public_key();
-    let recipient = thread::spawn(move || {
-        let mut conn = Conn::new(server, None);
-        conn.handshake(&kb).map(|_| conn)
-    });
-    let mut initiator = Conn::new(client, Some(pub_b));
-    initiator.handshake(&ka).unwrap();
-    (initiator, raw, recipient.join().unwrap().unwrap())
+    common::rlpx_conn_pair()
 }
 
 #[test]

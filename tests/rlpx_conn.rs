@@ -19,16 +19,8 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Two connections after a completed handshake: (initiator, recipient).
 fn connected_pair() -> (Conn, Conn) {
-    let (client, server) = tcp_pair();
-    let (ka, kb) = (SecretKey::random(), SecretKey::random());
-    let pub_b = kb.public_key();
-    let recipient = thread::spawn(move || {
-        let mut conn = Conn::new(server, None);
-        conn.handshake(&kb).map(|_| conn)
-    });
-    let mut initiator = Conn::new(client, Some(pub_b));
-    initiator.handshake(&ka).unwrap();
-    (initiator, recipient.join().unwrap().unwrap())
+    let (initiator, _raw, recipient) = common::rlpx_conn_pair();
+    (initiator, recipient)
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {

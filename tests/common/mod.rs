@@ -148,3 +148,25 @@ pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
     }
     (client, server)
 }
+
+/// Two RLPx connections over loopback after a completed handshake: (initiator, a raw clone
+/// of the initiator's socket for writing bytes by hand, recipient).
+#[cfg(feature = "rlpx")]
+pub fn rlpx_conn_pair() -> (
+    devp2p_peer::rlpx::Conn,
+    std::net::TcpStream,
+    devp2p_peer::rlpx::Conn,
+) {
+    use devp2p_peer::rlpx::{Conn, SecretKey};
+    let (client, server) = tcp_pair();
+    let raw = client.try_clone().unwrap();
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let pub_b = kb.public_key();
+    let recipient = thread::spawn(move || {
+        let mut conn = Conn::new(server, None);
+        conn.handshake(&kb).map(|_| conn)
+    });
+    let mut initiator = Conn::new(client, Some(pub_b));
+    initiator.handshake(&ka).unwrap();
+    (initiator, raw, recipient.join().unwrap().unwrap())
+}

@@ -127,12 +127,7 @@ pub fn echo() -> Protocol {
     })
 }
 
-/// The number of threads of this process.
-pub fn thread_count() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Threads: line")
-}
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // not every server test counts threads
+pub use common::thread_count;
