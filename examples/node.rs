@@ -7,9 +7,8 @@
 //! cargo run --release --example node -- dial <enode> --count 10000 --size 1024
 //! ```
 //!
-//! `listen` runs until `--seconds` have passed (then stops cleanly, disconnecting its peers
-//! with "client quitting") or until Ctrl-C, which ends the process at once: this example
-//! installs no signal handler.
+//! `listen` runs until `--seconds` have passed or until Ctrl-C, then stops cleanly,
+//! disconnecting its peers with "client quitting" (a second Ctrl-C ends it at once).
 //!
 //! Exit status: 0 on success, 1 when the remote or the connection fails, 2 for an error in
 //! the arguments (bad enode URL, bad key, port in use...).
@@ -342,10 +341,21 @@ fn listen(args: &[String]) -> Result<(), Fail> {
         server.local_addr().unwrap(),
         match seconds {
             Some(s) => format!("stopping after {s} s"),
-            None => "Ctrl-C ends the process".to_string(),
+            None => "Ctrl-C stops it".to_string(),
         }
     );
     flush();
+
+    // Ctrl-C asks for a clean stop; a second one ends the process.
+    let (interrupt_tx, interrupted) = crossbeam_channel::bounded::<()>(1);
+    let handler = ctrlc::set_handler(move || {
+        if interrupt_tx.try_send(()).is_err() {
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = handler {
+        eprintln!("node: cannot handle Ctrl-C ({e}); it will end the process at once");
+    }
 
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut names: HashMap<devp2p_peer::NodeId, String> = HashMap::new();
@@ -357,10 +367,17 @@ fn listen(args: &[String]) -> Result<(), Fail> {
         if wait.is_zero() {
             break;
         }
-        let Ok(ev) = events.recv_timeout(wait) else {
-            continue;
-        };
-        log_event(&server, &ev, &mut names);
+        crossbeam_channel::select! {
+            recv(events) -> ev => match ev {
+                Ok(ev) => log_event(&server, &ev, &mut names),
+                Err(_) => break,
+            },
+            recv(interrupted) -> _ => {
+                println!("interrupted");
+                break;
+            }
+            default(wait) => {}
+        }
     }
     println!("stopping: disconnecting {} peer(s)", server.peer_count());
     server.stop();
