@@ -102,3 +102,33 @@ fn buffered_transport_delivers_what_was_written_before_close() {
     assert!(remote_requested);
     assert_eq!(err.disc_reason(), Some(DiscReason::TOO_MANY_PEERS));
 }
+
+// Found in an interop run against ethereumjs's devp2p: it sends its Disconnect uncompressed
+// (a bare `08`) even with snappy on, which we read as a snappy error and so lost the reason.
+#[cfg(feature = "rlpx")]
+#[test]
+fn uncompressed_disconnect_is_accepted_with_snappy_on() {
+    use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac};
+    let pair = || {
+        let tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+        let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+        rx.set_snappy(true);
+        (tx, rx)
+    };
+    for payload in [&[0x08][..], &[0xc1, 0x08][..]] {
+        let (mut tx, mut rx) = pair();
+        tx.encode(DISC_MSG, payload).unwrap();
+        let msg = rx.read_msg(&mut tx.frame()).unwrap();
+        assert_eq!((msg.code, msg.data), (DISC_MSG, payload));
+        assert_eq!(DiscReason::decode(msg.data), DiscReason::QUITTING);
+    }
+    // Compressed, it decodes as before.
+    let (mut tx, mut rx) = pair();
+    tx.set_snappy(true);
+    tx.encode(DISC_MSG, &[0xc1, 0x08]).unwrap();
+    assert_eq!(rx.read_msg(&mut tx.frame()).unwrap().data, &[0xc1, 0x08]);
+    // Any other message must still decompress.
+    let (mut tx, mut rx) = pair();
+    tx.encode(PING_MSG, &[0xc0]).unwrap();
+    assert!(rx.read_msg(&mut tx.frame()).is_err());
+}

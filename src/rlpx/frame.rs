@@ -28,6 +28,9 @@ use super::handshake::Secrets;
 use super::mac::{ct_eq, HashMac, KeccakMac, MacHash};
 use super::rlp;
 
+/// The devp2p Disconnect message code, whose payload may arrive uncompressed.
+const DISCONNECT_CODE: u64 = 0x01;
+
 /// Largest frame body, plain message and decompressed message: 0xFFFFFF bytes.
 ///
 /// The body holds the message code too, so the largest payload that fits
@@ -355,19 +358,33 @@ impl<H: MacHash> FrameIngress<H> {
                 wire_size,
             });
         }
-        let len = snap::raw::decompress_len(data)?;
-        if len > MAX_FRAME_SIZE {
-            return Err(RlpxError::PlainMessageTooLarge);
+        let decompressed = (|| {
+            let len = snap::raw::decompress_len(data)?;
+            if len > MAX_FRAME_SIZE {
+                return Err(RlpxError::PlainMessageTooLarge);
+            }
+            if self.snappy_buf.len() < len {
+                self.snappy_buf.resize(len, 0);
+            }
+            Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
+        })();
+        match decompressed {
+            Ok(n) => Ok(Msg {
+                code,
+                data: &self.snappy_buf[..n],
+                wire_size,
+            }),
+            // Some clients (ethereumjs, older geth) send their Disconnect uncompressed even
+            // when snappy is on. Its payload is a few bytes that are not valid snappy, so
+            // after a failed decompression it is taken as it is; every other message must
+            // decompress.
+            Err(_) if code == DISCONNECT_CODE => Ok(Msg {
+                code,
+                data,
+                wire_size,
+            }),
+            Err(e) => Err(e),
         }
-        if self.snappy_buf.len() < len {
-            self.snappy_buf.resize(len, 0);
-        }
-        let n = self.decoder.decompress(data, &mut self.snappy_buf[..len])?;
-        Ok(Msg {
-            code,
-            data: &self.snappy_buf[..n],
-            wire_size,
-        })
     }
 
     /// Moves unconsumed bytes to the front of the buffer.
