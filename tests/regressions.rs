@@ -127,8 +127,11 @@ fn uncompressed_disconnect_is_accepted_with_snappy_on() {
     tx.set_snappy(true);
     tx.encode(DISC_MSG, &[0xc1, 0x08]).unwrap();
     assert_eq!(rx.read_msg(&mut tx.frame()).unwrap().data, &[0xc1, 0x08]);
-    // Any other message must still decompress.
+    // Any other message must still decompress, and so must a long Disconnect.
     let (mut tx, mut rx) = pair();
     tx.encode(PING_MSG, &[0xc0]).unwrap();
+    assert!(rx.read_msg(&mut tx.frame()).is_err());
+    let (mut tx, mut rx) = pair();
+    tx.encode(DISC_MSG, &[0xff; 101]).unwrap();
     assert!(rx.read_msg(&mut tx.frame()).is_err());
 }

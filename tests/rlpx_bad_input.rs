@@ -376,10 +376,10 @@ fn invalid_message_codes() {
 
 #[test]
 fn snappy_bomb_is_rejected_before_allocating() {
-    // Code 1, then a snappy block that declares 32 MiB of output.
+    // Code 0x10 (a sub-protocol message), then a snappy block that declares 32 MiB of output.
     let (mut tx, mut rx) = frame_pair();
     rx.set_snappy(true);
-    let mut content = vec![0x01];
+    let mut content = vec![0x10];
     let mut n: u32 = 32 << 20;
     while n >= 0x80 {
         content.push((n as u8) | 0x80);
@@ -399,7 +399,7 @@ fn corrupt_snappy_data() {
     let (mut tx, mut rx) = frame_pair();
     rx.set_snappy(true);
     // Declares 10 bytes, then a copy that refers back before the start.
-    tx.encode_raw(&[0x01, 0x0a, 0x05, 0x10]).unwrap();
+    tx.encode_raw(&[0x10, 0x0a, 0x05, 0x10]).unwrap();
     let frame = tx.frame().to_vec();
     assert!(matches!(
         rx.read_msg(&mut &frame[..]),
@@ -408,7 +408,7 @@ fn corrupt_snappy_data() {
     // An unterminated length varint.
     let (mut tx, mut rx) = frame_pair();
     rx.set_snappy(true);
-    tx.encode_raw(&[0x01, 0xff, 0xff]).unwrap();
+    tx.encode_raw(&[0x10, 0xff, 0xff]).unwrap();
     let frame = tx.frame().to_vec();
     assert!(matches!(
         rx.read_msg(&mut &frame[..]),

@@ -30,6 +30,9 @@ use super::rlp;
 
 /// The devp2p Disconnect message code, whose payload may arrive uncompressed.
 const DISCONNECT_CODE: u64 = 0x01;
+/// The longest uncompressed Disconnect payload accepted with snappy on (the peer reads at
+/// most this much of a reason anyway).
+const MAX_RAW_DISCONNECT: usize = 100;
 
 /// Largest frame body, plain message and decompressed message: 0xFFFFFF bytes.
 ///
@@ -376,9 +379,9 @@ impl<H: MacHash> FrameIngress<H> {
             }),
             // Some clients (ethereumjs, older geth) send their Disconnect uncompressed even
             // when snappy is on. Its payload is a few bytes that are not valid snappy, so
-            // after a failed decompression it is taken as it is; every other message must
-            // decompress.
-            Err(_) if code == DISCONNECT_CODE => Ok(Msg {
+            // after a failed decompression a short one is taken as it is; every other
+            // message must decompress.
+            Err(_) if code == DISCONNECT_CODE && data.len() <= MAX_RAW_DISCONNECT => Ok(Msg {
                 code,
                 data,
                 wire_size,
