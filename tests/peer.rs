@@ -95,8 +95,9 @@ fn slow_protocol_holds_back_the_reader() {
     tp.result(secs(5));
 }
 
-#[test]
-fn remote_reason_is_echoed() {
+/// A peer with no protocols over a `MemoryTransport` (which sends Disconnect messages on
+/// close), running on its own thread; returns the peer, its run thread and the remote end.
+fn memory_peer() -> (Peer, thread::JoinHandle<(bool, Error)>, MemoryTransport) {
     let (local, remote) = MemoryTransport::pair();
     let peer = Peer::new(
         ConnInfo::default(),
@@ -106,6 +107,12 @@ fn remote_reason_is_echoed() {
     );
     let p = peer.clone();
     let run = thread::spawn(move || p.run());
+    (peer, run, remote)
+}
+
+#[test]
+fn remote_reason_is_echoed() {
+    let (_peer, run, remote) = memory_peer();
     let remote = Arc::new(remote);
     let r = remote.clone();
     within(secs(5), move || {
@@ -125,15 +132,7 @@ fn remote_reason_is_echoed() {
 
 #[test]
 fn local_disconnect_sends_reason() {
-    let (local, remote) = MemoryTransport::pair();
-    let peer = Peer::new(
-        ConnInfo::default(),
-        Arc::new(local),
-        &[],
-        PeerConfig::default(),
-    );
-    let p = peer.clone();
-    let run = thread::spawn(move || p.run());
+    let (peer, run, remote) = memory_peer();
     peer.disconnect(DiscReason::USELESS_PEER);
     let mut msg = within(secs(5), move || remote.read_msg().unwrap());
     assert_eq!(msg.code, DISC_MSG);
