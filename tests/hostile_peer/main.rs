@@ -1,0 +1,9 @@
+//! Hostile peers against a listening server: raw TCP sockets and real RLPx handshakes through
+//! the crate's public API, then misbehaviour. Every case counts the process's threads and
+//! file descriptors before and after, so the tests in this file run one at a time
+//! ([`support::serial`]).
+#![cfg(feature = "rlpx")]
+
+#[path = "../server_common/mod.rs"]
+mod server_common;
+mod support;
