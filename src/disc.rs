@@ -2,15 +2,17 @@
 
 use std::fmt;
 
+use crate::strict_rlp::{self, Items, Kind, RlpError};
+
 /// Why a devp2p connection ended: the reason carried by a `Disconnect` message (code `0x01`).
 ///
 /// A newtype over the wire byte, so every value a remote can send is representable; the
 /// named constants are the codes of the devp2p specification. `Display` gives the same text
 /// as go-ethereum, so logs read alike across clients.
 ///
-/// On the wire a reason is the RLP list `[reason]`. [`DiscReason::decode`] also accepts the
-/// bare (unlisted) form older clients sent, and maps anything it cannot read to
-/// [`DiscReason::INVALID`].
+/// On the wire a reason is the RLP list `[reason]`. [`DiscReason::decode`] reads it as
+/// go-ethereum does: it also accepts the bare (unlisted) form older clients sent, reads only
+/// the first element of a list, and maps anything it cannot read to [`DiscReason::INVALID`].
 ///
 /// # Examples
 ///
@@ -55,7 +57,8 @@ impl DiscReason {
     /// `0xff`: not a wire code; stands for a `Disconnect` message that could not be decoded.
     pub const INVALID: DiscReason = DiscReason(0xff);
 
-    /// The longest `Disconnect` payload that is looked at; the rest is ignored.
+    /// The input limit go-ethereum reads a `Disconnect` payload with: a header may declare
+    /// at most this many bytes, header included.
     const MAX_PAYLOAD: usize = 100;
 
     /// The `Disconnect` payload for this reason: the RLP list `[reason]`.
@@ -75,9 +78,19 @@ impl DiscReason {
         }
     }
 
-    /// Reads a `Disconnect` payload, in the list form (`c1 08`) or the legacy bare form
-    /// (`08`). Anything else (empty input, a non-canonical integer such as a bare `00`, a value
-    /// above 255, garbage) gives [`DiscReason::INVALID`]; this never fails.
+    /// Reads a `Disconnect` payload as go-ethereum does; this never fails:
+    ///
+    /// - the list form `[reason, ...]`: the first element is the reason, later elements
+    ///   are ignored, and so is the list's declared size as long as it stays within 100
+    ///   bytes (header included): `c5 08` is "client quitting" even though four of its
+    ///   declared bytes never came;
+    /// - the legacy bare form (`08`, or `80` for 0), which some clients sent by accident;
+    /// - bytes after the first value are ignored.
+    ///
+    /// Everything else gives [`DiscReason::INVALID`]: empty input, an empty list, a
+    /// declared size over the 100-byte limit, a reason that is itself a list, a
+    /// non-canonical integer (a bare `00`, `81 05`, a leading zero), a value above 255, a
+    /// value cut off before its end.
     ///
     /// # Examples
     ///
@@ -85,17 +98,39 @@ impl DiscReason {
     /// use devp2p_peer::DiscReason;
     /// assert_eq!(DiscReason::decode(&[0xc1, 0x04]), DiscReason::TOO_MANY_PEERS);
     /// assert_eq!(DiscReason::decode(&[0x80]), DiscReason::REQUESTED);
+    /// assert_eq!(DiscReason::decode(&[0xc5, 0x08]), DiscReason::QUITTING);
+    /// assert_eq!(DiscReason::decode(&[0xc2, 0x04, 0x08]), DiscReason::TOO_MANY_PEERS);
     /// assert_eq!(DiscReason::decode(&[0x00]), DiscReason::INVALID);
+    /// assert_eq!(DiscReason::decode(&[0xc0]), DiscReason::INVALID);
     /// assert_eq!(DiscReason::decode(&[]), DiscReason::INVALID);
     /// ```
     pub fn decode(payload: &[u8]) -> DiscReason {
-        let payload = &payload[..payload.len().min(Self::MAX_PAYLOAD)];
-        let rlp = rlp::Rlp::new(payload);
-        let value = if rlp.is_list() { rlp.at(0) } else { Ok(rlp) };
-        match value.and_then(|item| item.as_val::<u8>()) {
+        match Self::read_code(payload) {
             Ok(code) => DiscReason(code),
             Err(_) => DiscReason::INVALID,
         }
+    }
+
+    /// The reason code in `payload`, read with go-ethereum's stream rules and 100-byte
+    /// input limit.
+    fn read_code(payload: &[u8]) -> Result<u8, RlpError> {
+        let (kind, tag, size) = strict_rlp::header(payload)?;
+        // Only the declared size is held against the limit: a list may announce more than
+        // arrived, as long as its first element did.
+        if size > (Self::MAX_PAYLOAD - tag) as u64 {
+            return Err(RlpError::ValueTooLarge);
+        }
+        let item = if kind == Kind::List {
+            let body = &payload[tag..];
+            let declared = &body[..body.len().min(size as usize)];
+            Items::new(declared)
+                .next_item()?
+                .ok_or(RlpError::TooFewElements)?
+        } else {
+            strict_rlp::split_item(payload, false)?.0
+        };
+        // At most 8 bits: `strict_rlp::uint` fails for anything wider.
+        Ok(strict_rlp::uint(&item, 8)? as u8)
     }
 
     fn text(self) -> Option<&'static str> {

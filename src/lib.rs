@@ -92,6 +92,7 @@ pub mod defaults;
 mod disc;
 mod error;
 mod event;
+mod hello;
 mod message;
 mod node;
 mod peer;
@@ -99,6 +100,7 @@ mod pipe;
 mod protocol;
 #[cfg(feature = "rlpx")]
 mod server;
+mod strict_rlp;
 mod transport;
 mod util;
 mod wait_group;
@@ -109,6 +111,7 @@ pub mod rlpx;
 pub use crate::disc::DiscReason;
 pub use crate::error::{disc_reason_for_error, Error};
 pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType};
+pub use crate::hello::{do_protocol_handshake, read_protocol_handshake, Hello};
 pub use crate::message::{
     expect_msg, send, send_items, Msg, MsgReadWriter, MsgReader, MsgWriter, Payload, RlpList,
 };
@@ -128,8 +131,8 @@ pub use crate::server::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PENDING_PEERS, DEFAULT_MAX_REDIAL_BACKOFF,
     DEFAULT_REDIAL_BACKOFF, INBOUND_THROTTLE_TIME,
 };
+pub use crate::strict_rlp::RlpError;
 pub use crate::transport::{
-    do_protocol_handshake, read_protocol_handshake, Hello, MemoryTransport, Transport,
-    BASE_PROTOCOL_MAX_MSG_SIZE, BASE_PROTOCOL_VERSION, DISC_MSG, DISC_WRITE_TIMEOUT, HANDSHAKE_MSG,
-    MEMORY_WRITE_TIMEOUT, PING_MSG, PONG_MSG,
+    MemoryTransport, Transport, BASE_PROTOCOL_MAX_MSG_SIZE, BASE_PROTOCOL_VERSION, DISC_MSG,
+    DISC_WRITE_TIMEOUT, HANDSHAKE_MSG, MEMORY_WRITE_TIMEOUT, PING_MSG, PONG_MSG,
 };

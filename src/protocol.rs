@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use rlp::{Decodable, DecoderError, Encodable, Rlp, RlpStream};
 
+use crate::strict_rlp::{self, field, DecodeError, Item, Items, Kind, RlpError};
 use crate::{Error, NodeId, Peer, ProtoRw};
+
+/// go-ethereum's name for a capability, as its decoding errors show it.
+const CAP_TYPE: &str = "p2p.Cap";
 
 /// A capability: a sub-protocol name and version, as listed in a Hello message.
 ///
@@ -70,17 +74,44 @@ impl Encodable for Cap {
 }
 
 impl Decodable for Cap {
+    /// Decodes `[name, version]` with go-ethereum's rules (see [`Hello`](crate::Hello)):
+    /// exactly two elements, the name a byte string, the version a canonical integer. A
+    /// version above `u32::MAX` is an error here (a [`Hello`](crate::Hello) skips such a
+    /// capability instead).
     fn decode(rlp: &Rlp<'_>) -> Result<Cap, DecoderError> {
-        if rlp.item_count()? != 2 {
-            return Err(DecoderError::RlpIncorrectListLen);
-        }
-        // Names are read as bytes: a peer's odd bytes must not fail its whole Hello.
-        let name = String::from_utf8_lossy(rlp.at(0)?.data()?).into_owned();
-        Ok(Cap {
-            name,
-            version: rlp.val_at(1)?,
-        })
+        let (item, _) = strict_rlp::split_item(rlp.as_raw(), false)
+            .map_err(|e| DecoderError::Custom(DecodeError::wrap(e, CAP_TYPE).message()))?;
+        decode_cap(&item)
+            .map_err(|e| DecoderError::Custom(e.message()))?
+            .ok_or(DecoderError::Custom("capability version above u32::MAX"))
     }
+}
+
+/// Decodes a capability `[name, version]` as go-ethereum does, with its error texts.
+/// `Ok(None)` for a well-formed capability whose version does not fit in a `u32`: it can
+/// match no local protocol.
+pub(crate) fn decode_cap(item: &Item<'_>) -> Result<Option<Cap>, DecodeError> {
+    let wrap = |typ| move |e| DecodeError::wrap(e, typ);
+    if item.kind != Kind::List {
+        return Err(wrap(CAP_TYPE)(RlpError::ExpectedList));
+    }
+    let mut fields = Items::new(item.content);
+    let name = field(&mut fields, CAP_TYPE, "string", ".Name")?;
+    let name = strict_rlp::bytes(&name).map_err(|e| wrap("string")(e).context(".Name"))?;
+    let version = field(&mut fields, CAP_TYPE, "uint", ".Version")?;
+    let version =
+        strict_rlp::uint(&version, 64).map_err(|e| wrap("uint")(e).context(".Version"))?;
+    if !fields.at_end() {
+        return Err(DecodeError::typed(
+            "input list has too many elements",
+            CAP_TYPE,
+        ));
+    }
+    // Names are read as bytes: a peer's odd bytes must not fail its whole Hello.
+    let name = String::from_utf8_lossy(name).into_owned();
+    Ok(u32::try_from(version)
+        .ok()
+        .map(|version| Cap { name, version }))
 }
 
 /// The function that runs a protocol on a peer (see [`Protocol::run`]).

@@ -135,3 +135,67 @@ fn uncompressed_disconnect_is_accepted_with_snappy_on() {
     tx.encode(DISC_MSG, &[0xff; 101]).unwrap();
     assert!(rx.read_msg(&mut tx.frame()).is_err());
 }
+
+// Issue 7: a Disconnect whose list declares more bytes than arrived (`c5 08`, `c9 80`) was
+// read as "invalid disconnect reason"; go-ethereum holds the declared size against its
+// 100-byte limit only and reads the first element: "client quitting", "disconnect
+// requested".
+#[test]
+fn disconnect_list_longer_than_its_bytes_keeps_its_reason() {
+    for (payload, want) in [
+        (vec![0xc5, 0x08], DiscReason::QUITTING),
+        (vec![0xc9, 0x80], DiscReason::REQUESTED),
+    ] {
+        let tp = test_peer(vec![discard_protocol()]);
+        tp.remote.write_msg(Msg::new(DISC_MSG, payload)).unwrap();
+        let (remote_requested, err) = tp.result(secs(10));
+        assert!(remote_requested);
+        assert_eq!(err.disc_reason(), Some(want));
+    }
+}
+
+// Issue 7: a capability version above u32::MAX made the whole Hello undecodable; it is a
+// 64-bit integer in go-ethereum. The Hello now decodes (such a cap can match no protocol).
+#[test]
+fn cap_version_above_u32_does_not_fail_the_hello() {
+    let mut s = rlp::RlpStream::new_list(5);
+    s.append(&5u64).append(&"x");
+    s.begin_list(2);
+    s.begin_list(2).append(&"eth").append(&(1u64 << 32));
+    s.begin_list(2).append(&"eth").append(&68u64);
+    s.append(&0u64).append(&vec![1u8; 64]);
+    let (a, b) = MemoryTransport::buffered_pair(1);
+    a.write_msg(Msg::new(HANDSHAKE_MSG, s.out().to_vec()))
+        .unwrap();
+    let hello = read_protocol_handshake(&b).unwrap();
+    assert_eq!(hello.caps, vec![Cap::new("eth", 68)]);
+}
+
+// Issue 7: a Hello whose capability name is an RLP list was accepted (the list's payload
+// read as the name), so `[[0x65,0x74,0x68],68]` negotiated eth/68. go-ethereum rejects the
+// Hello; so does this crate now, with go-ethereum's text.
+#[test]
+fn list_as_cap_name_fails_the_hello() {
+    let mut s = rlp::RlpStream::new_list(5);
+    s.append(&5u64).append(&"x");
+    s.begin_list(1).begin_list(2);
+    s.begin_list(3)
+        .append(&0x65u8)
+        .append(&0x74u8)
+        .append(&0x68u8);
+    s.append(&68u64);
+    s.append(&0u64).append(&vec![1u8; 64]);
+    let payload = s.out().to_vec();
+    let (a, b) = MemoryTransport::buffered_pair(1);
+    a.write_msg(Msg::new(HANDSHAKE_MSG, payload.clone()))
+        .unwrap();
+    let err = read_protocol_handshake(&b).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid message: (code 0) (size {}) rlp: expected input string or byte for \
+             string, decoding into (p2p.protoHandshake).Caps[0].Name",
+            payload.len()
+        )
+    );
+}

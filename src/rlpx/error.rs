@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+pub use crate::strict_rlp::RlpError;
+
 /// Everything that can go wrong in the RLPx layer.
 ///
 /// Variants fall into a few categories: I/O (including deadlines), key and
@@ -213,45 +215,6 @@ impl fmt::Display for EnodeError {
 }
 
 impl std::error::Error for EnodeError {}
-
-/// A strict RLP decoding failure (texts as in go-ethereum's `rlp` package).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RlpError {
-    /// A list was found where a string was expected.
-    ExpectedString,
-    /// A string was found where a list was expected.
-    ExpectedList,
-    /// An integer has leading zero bytes (or is a bare `00`).
-    NonCanonicalInt,
-    /// A size was not encoded in its shortest form.
-    NonCanonicalSize,
-    /// An integer does not fit in 64 bits.
-    UintOverflow,
-    /// A value claims more bytes than the input holds.
-    ValueTooLarge,
-    /// An element claims more bytes than its containing list holds.
-    ElemTooLarge,
-    /// A list ended before all required elements were read.
-    TooFewElements,
-}
-
-impl fmt::Display for RlpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RlpError::ExpectedString => "rlp: expected String or Byte",
-            RlpError::ExpectedList => "rlp: expected List",
-            RlpError::NonCanonicalInt => "rlp: non-canonical integer format",
-            RlpError::NonCanonicalSize => "rlp: non-canonical size information",
-            RlpError::UintOverflow => "rlp: uint overflow",
-            RlpError::ValueTooLarge => "rlp: value size exceeds available input length",
-            RlpError::ElemTooLarge => "rlp: element is larger than containing list",
-            RlpError::TooFewElements => "rlp: too few elements",
-        })
-    }
-}
-
-impl std::error::Error for RlpError {}
 
 /// Shorthand for results of this module.
 pub type Result<T, E = RlpxError> = std::result::Result<T, E>;

@@ -26,7 +26,7 @@ use aes::cipher::{KeyIvInit, StreamCipher};
 use super::error::{Result, RlpxError};
 use super::handshake::Secrets;
 use super::mac::{ct_eq, HashMac, KeccakMac, MacHash};
-use super::rlp;
+use crate::strict_rlp as rlp;
 
 /// The devp2p Disconnect message code, whose payload may arrive uncompressed.
 const DISCONNECT_CODE: u64 = 0x01;

@@ -27,7 +27,7 @@ use super::ecies;
 use super::error::{Result, RlpError, RlpxError};
 use super::keys::{PublicKey, SecretKey};
 use super::mac::{keccak256, KeccakMac, MacHash};
-use super::rlp;
+use crate::strict_rlp as rlp;
 
 /// Largest handshake packet body accepted (the value of the size prefix).
 pub const MAX_PACKET_SIZE: usize = 2048;

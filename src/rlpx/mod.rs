@@ -23,7 +23,6 @@ mod frame;
 mod handshake;
 mod keys;
 mod mac;
-mod rlp;
 mod transport;
 
 pub use conn::{
