@@ -66,6 +66,10 @@
 //! assert_eq!(err.to_string(), "disconnect requested");
 //! ```
 //!
+//! To test a protocol against a failing network, wrap either end in a [`FaultyTransport`]:
+//! it fails the Nth read or write, delays messages, or cuts the connection mid-message
+//! (`examples/fault_injection.rs` runs a protocol through a series of such faults).
+//!
 //! # Threads and channels
 //!
 //! [`Peer::run`] is the supervisor; it starts a reader (`peer-read`), a pinger
@@ -92,6 +96,7 @@ pub mod defaults;
 mod disc;
 mod error;
 mod event;
+mod fault;
 mod hello;
 mod message;
 mod node;
@@ -111,6 +116,7 @@ pub mod rlpx;
 pub use crate::disc::DiscReason;
 pub use crate::error::{disc_reason_for_error, Error};
 pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType};
+pub use crate::fault::FaultyTransport;
 pub use crate::hello::{do_protocol_handshake, read_protocol_handshake, Hello};
 pub use crate::message::{
     expect_msg, send, send_items, Msg, MsgReadWriter, MsgReader, MsgWriter, Payload, RlpList,
