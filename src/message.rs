@@ -5,8 +5,9 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
-use rlp::{Decodable, Encodable, PayloadInfo, RlpStream};
+use rlp::{Decodable, Encodable, RlpStream};
 
+use crate::strict_rlp::{self, RlpError};
 use crate::util::hex;
 use crate::Error;
 
@@ -146,7 +147,7 @@ impl Msg {
         let (code, size) = (self.code, self.size);
         let bytes = self.payload.consume();
         decode_first(bytes)
-            .map_err(|e| Error::invalid_msg(format!("(code {code:x}) (size {size}) rlp: {e}")))
+            .map_err(|e| Error::invalid_msg(format!("(code {code:x}) (size {size}) {e}")))
     }
 
     /// Decodes the payload's first RLP value as a list of `T`, consuming the payload.
@@ -166,8 +167,8 @@ impl Msg {
         let (code, size) = (self.code, self.size);
         let bytes = self.payload.consume();
         first_item(bytes)
-            .and_then(|item| rlp::Rlp::new(item).as_list())
-            .map_err(|e| Error::invalid_msg(format!("(code {code:x}) (size {size}) rlp: {e}")))
+            .and_then(|item| Ok(rlp::Rlp::new(item).as_list()?))
+            .map_err(|e| Error::invalid_msg(format!("(code {code:x}) (size {size}) {e}")))
     }
 
     /// Reads and drops the rest of the payload.
@@ -189,14 +190,43 @@ impl fmt::Display for Msg {
 }
 
 /// Decodes the first RLP value of `bytes`, ignoring what follows it.
-pub(crate) fn decode_first<T: Decodable>(bytes: &[u8]) -> Result<T, rlp::DecoderError> {
-    rlp::decode(first_item(bytes)?)
+pub(crate) fn decode_first<T: Decodable>(bytes: &[u8]) -> Result<T, DecodeFailure> {
+    Ok(rlp::decode(first_item(bytes)?)?)
 }
 
-/// The bytes of the first RLP value of `bytes`.
-fn first_item(bytes: &[u8]) -> Result<&[u8], rlp::DecoderError> {
-    let end = PayloadInfo::from(bytes)?.total();
-    bytes.get(..end).ok_or(rlp::DecoderError::RlpIsTooShort)
+/// The bytes of the first RLP value of `bytes`, its structure checked first: the `rlp`
+/// crate trusts the sizes in nested headers, and a size near 2^64 overflows its arithmetic.
+fn first_item(bytes: &[u8]) -> Result<&[u8], DecodeFailure> {
+    Ok(strict_rlp::split_checked(bytes)?.0)
+}
+
+/// Why a payload did not decode: its structure (with go-ethereum's text) or the `rlp`
+/// crate's decoding of a well-formed value.
+#[derive(Debug)]
+pub(crate) enum DecodeFailure {
+    Structure(RlpError),
+    Value(rlp::DecoderError),
+}
+
+impl From<RlpError> for DecodeFailure {
+    fn from(e: RlpError) -> Self {
+        DecodeFailure::Structure(e)
+    }
+}
+
+impl From<rlp::DecoderError> for DecodeFailure {
+    fn from(e: rlp::DecoderError) -> Self {
+        DecodeFailure::Value(e)
+    }
+}
+
+impl fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeFailure::Structure(e) => fmt::Display::fmt(e, f),
+            DecodeFailure::Value(e) => write!(f, "rlp: {e}"),
+        }
+    }
 }
 
 /// Reads messages. Implementations allow calls from several threads at once.

@@ -209,6 +209,39 @@ impl<'a> Items<'a> {
     }
 }
 
+/// Splits the first value off `b` after checking its whole structure: every header is
+/// well-formed and every value nested in a list lies within that list. Returns the value's
+/// encoding and the bytes after it.
+///
+/// A general decoder (the `rlp` crate's) can then walk the value without meeting a size
+/// that overruns its input. The walk keeps one list end per open list, not a call frame.
+pub(crate) fn split_checked(b: &[u8]) -> Result<(&[u8], &[u8]), RlpError> {
+    let (first, rest) = split_item(b, false)?;
+    let raw = first.raw;
+    // Ends (offsets into `raw`) of the lists still open, innermost last.
+    let mut ends: Vec<usize> = Vec::new();
+    let mut pos = raw.len() - first.content.len();
+    if first.kind == Kind::List {
+        ends.push(raw.len());
+    }
+    while let Some(&end) = ends.last() {
+        if pos == end {
+            ends.pop();
+            continue;
+        }
+        let (item, _) = split_item(&raw[pos..end], true)?;
+        let item_end = pos + item.raw.len();
+        pos = item_end - item.content.len();
+        match item.kind {
+            // A list ending where its parent ends needs no entry of its own.
+            Kind::List if item_end < end => ends.push(item_end),
+            Kind::List => {}
+            _ => pos = item_end,
+        }
+    }
+    Ok((raw, rest))
+}
+
 /// The next field of a struct `owner` being decoded: the field `name` (as go-ethereum's
 /// path shows it, e.g. `.Caps`) of Go type `typ`. The end of the list is `too few
 /// elements` for `owner`; a malformed element is an error for `typ` at `name`.
@@ -586,5 +619,34 @@ mod tests {
         let e = DecodeError::wrap(RlpError::ElemTooLarge, "uint64").context(".Version");
         assert_eq!(e.to_string(), "rlp: element is larger than containing list");
         assert_eq!(DecodeError::Eof.to_string(), "EOF");
+    }
+
+    #[test]
+    fn checked_split_walks_nested_lists() {
+        let ok: &[u8] = &[0xc6, 0xc4, 0xc0, 0x81, 0x80, 0x05, 0x01, 0xff];
+        assert_eq!(split_checked(ok), Ok((&ok[..7], &[0xff][..])));
+        // An element overrunning its (nested) list, a bad header inside.
+        assert_eq!(
+            split_checked(&[0xc3, 0xc1, 0x82, 0x01]),
+            Err(RlpError::ElemTooLarge)
+        );
+        assert_eq!(
+            split_checked(&[0xc9, 0xbf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Err(RlpError::ElemTooLarge)
+        );
+        assert_eq!(
+            split_checked(&[0xc3, 0xb8, 0x00, 0x01]),
+            Err(RlpError::NonCanonicalSize)
+        );
+        // Deep nesting needs no recursion.
+        let mut deep = vec![0x80];
+        for _ in 0..100_000 {
+            let len = deep.len();
+            let mut next = Vec::new();
+            append_list_header(&mut next, len);
+            next.extend_from_slice(&deep);
+            deep = next;
+        }
+        assert_eq!(split_checked(&deep), Ok((&deep[..], &[][..])));
     }
 }

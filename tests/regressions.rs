@@ -199,3 +199,37 @@ fn list_as_cap_name_fails_the_hello() {
         )
     );
 }
+
+// Found checking the peer layer's decode paths: a payload whose header declares close to
+// 2^64 bytes overflowed the `rlp` crate's size arithmetic, so `Msg::decode` and
+// `Msg::decode_list` panicked on 9 hostile bytes (in release builds the sum wrapped
+// instead), and a list holding such an element decoded as empty. The structure is now
+// checked first, with go-ethereum's errors.
+#[test]
+fn huge_declared_sizes_fail_decoding_without_panic() {
+    let huge = [0xff; 8];
+    let with = |head: &[u8]| [head, &huge].concat();
+    let text = |r: Result<(), Error>| r.unwrap_err().to_string();
+    let top = "rlp: value size exceeds available input length";
+    let elem = "rlp: element is larger than containing list";
+    let msg = |b: Vec<u8>| Msg::new(16, b);
+    assert!(text(msg(with(&[0xbf])).decode::<u64>().map(|_| ())).ends_with(top));
+    assert!(text(msg(with(&[0xbf])).decode::<Vec<u8>>().map(|_| ())).ends_with(top));
+    assert!(text(msg(with(&[0xff])).decode_list::<u64>().map(|_| ())).ends_with(top));
+    let nested = with(&[0xc9, 0xbf]);
+    assert!(text(msg(nested.clone()).decode_list::<Vec<u8>>().map(|_| ())).ends_with(elem));
+    // A protocol's own type that reads list elements by index.
+    struct First(#[allow(dead_code)] Vec<u8>);
+    impl rlp::Decodable for First {
+        fn decode(r: &rlp::Rlp<'_>) -> Result<First, rlp::DecoderError> {
+            Ok(First(r.val_at(0)?))
+        }
+    }
+    assert!(text(msg(nested).decode::<First>().map(|_| ())).ends_with(elem));
+    // Well-formed payloads decode as before.
+    let mut ok = msg(vec![0xc5, 0x83, b'a', b'b', b'c', 0x05, 0x06]);
+    assert_eq!(
+        ok.decode_list::<Vec<u8>>().unwrap(),
+        vec![b"abc".to_vec(), vec![5]]
+    );
+}
