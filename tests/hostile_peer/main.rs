@@ -7,3 +7,5 @@
 #[path = "../server_common/mod.rs"]
 mod server_common;
 mod support;
+
+mod hello_rlp;
