@@ -37,6 +37,12 @@ const HELLO_TYPE: &str = "p2p.protoHandshake";
 /// let back: Hello = rlp::decode(&bytes).unwrap();
 /// assert_eq!(back, hello);
 /// assert_eq!(back.version, 5);
+///
+/// // A name that is a list rather than a byte string fails the Hello, as in go-ethereum.
+/// let mut s = rlp::RlpStream::new_list(5);
+/// s.append(&5u64).begin_list(0);
+/// s.begin_list(0).append(&0u64).append(&vec![7u8; 64]);
+/// assert!(rlp::decode::<Hello>(&s.out()).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
