@@ -204,8 +204,8 @@ pub fn read_protocol_handshake<R: MsgReader + ?Sized>(r: &R) -> Result<Hello, Er
 
 /// Exchanges Hellos over `rw`: writes `ours` on a second thread **while** reading theirs, so
 /// that it works over synchronous transports too (a write-then-read would deadlock on a
-/// [`MsgPipeRw`](crate::MsgPipeRw)). A read error wins over a write error, so a remote's Disconnect reason is
-/// what the caller sees.
+/// [`MsgPipeRw`](crate::MsgPipeRw)). A read error wins over a write error, so a remote's
+/// Disconnect reason is what the caller sees.
 ///
 /// # Examples
 ///
