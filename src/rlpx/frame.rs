@@ -17,6 +17,14 @@
 //! [`FrameEgress`] and [`FrameIngress`] share no state, so a connection can
 //! write on one thread and read on another without a lock. Each half keeps its
 //! buffers between messages: in the steady state no frame allocates.
+//!
+//! Memory follows the bytes that arrived, never what a remote announced: the
+//! read buffer grows (at most doubling) only when it is full of received
+//! bytes, a snappy length the compressed input cannot produce is rejected
+//! before anything is allocated, and a buffer that grew past
+//! [`RELEASE_ABOVE`] for one large message is given back once that message
+//! has been consumed, so an idle connection holds a few KiB, not the largest
+//! message it ever carried.
 
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
@@ -43,8 +51,49 @@ pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
 /// Header bytes 3..6: RLP of `[0, 0]` (capability id and context id, unused).
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 
-/// Initial size of the ingress read buffer.
+/// Initial size of the ingress read buffer, and the size it returns to after a
+/// large message.
 const INITIAL_READ_BUFFER: usize = 16 * 1024;
+
+/// Buffers larger than this (64 KiB) are released once the message that needed
+/// them has been consumed: a connection that carried one 16 MiB message does not
+/// keep 16 MiB per buffer while idle. Smaller buffers are kept, so a stream of
+/// ordinary messages never reallocates.
+pub const RELEASE_ABOVE: usize = 64 * 1024;
+
+/// How much the read buffer may grow at once beyond doubling: with the
+/// doubling, the buffer never exceeds twice the bytes received plus this.
+const READ_GROWTH: usize = 64 * 1024;
+
+/// Gives `buf`'s memory back if it grew beyond [`RELEASE_ABOVE`].
+fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > RELEASE_ABOVE {
+        *buf = Vec::new();
+    }
+}
+
+/// The most bytes a snappy block whose elements (everything after the length
+/// preamble) take `n` bytes can decode to.
+///
+/// Per input byte, the most productive element is a 2-byte-offset copy: 3 bytes
+/// for up to 64 output bytes. A 1-byte-offset copy gives at most 11 bytes for 2,
+/// a 4-byte-offset copy 64 for 5, and a literal one byte per input byte at best
+/// (its tag byte included). So `n = 3q + r` bytes give at most `64q`, plus 11
+/// when `r == 2` (one more 1-byte-offset copy); `r == 1` adds nothing.
+pub fn snappy_max_decoded_len(n: usize) -> usize {
+    let (q, r) = (n / 3, n % 3);
+    q.saturating_mul(64)
+        .saturating_add(if r == 2 { 11 } else { 0 })
+}
+
+/// Length of the varint length preamble at the start of a snappy block, if it
+/// is complete (at most 5 bytes for a 32-bit length).
+fn snappy_preamble_len(data: &[u8]) -> Option<usize> {
+    data.iter()
+        .take(5)
+        .position(|b| b & 0x80 == 0)
+        .map(|i| i + 1)
+}
 
 /// AES-CTR with a 128-bit big-endian counter, in the key size that was given.
 enum AesCtr {
@@ -157,6 +206,9 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
+        // The previous frame is no longer needed; if it was large, its buffers go.
+        release_if_large(&mut self.buf);
+        release_if_large(&mut self.snappy_buf);
         let payload: &[u8] = if self.snappy {
             let max = snap::raw::max_compress_len(data.len());
             if self.snappy_buf.len() < max {
@@ -190,6 +242,7 @@ impl<H: MacHash> FrameEgress<H> {
         if content.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
+        release_if_large(&mut self.buf);
         Self::seal(
             &mut self.ctr,
             &mut self.mac,
@@ -198,6 +251,39 @@ impl<H: MacHash> FrameEgress<H> {
             |buf| buf.extend_from_slice(content),
         );
         Ok(())
+    }
+
+    /// Seals only a frame header announcing a body of `size` bytes and returns
+    /// it (header ciphertext ‖ header MAC, 32 bytes). A low-level hook for
+    /// tools and tests that play a hostile remote: the receiver authenticates
+    /// the header and then waits for `size` body bytes, whose MAC it can only
+    /// check once they have all arrived, so the caller may follow the header
+    /// with any bytes it likes. No body is sealed: after this, frames from
+    /// this half no longer make sense to the receiver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, MAX_FRAME_SIZE};
+    ///
+    /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// let mut wire = tx.encode_header(MAX_FRAME_SIZE).unwrap().to_vec();
+    /// wire.extend_from_slice(&[0; 100]); // 100 of the 16 MiB announced
+    /// assert!(rx.read_msg(&mut &wire[..]).unwrap_err().is_eof());
+    /// assert!(rx.buffer_capacity() < 1 << 20);
+    /// ```
+    pub fn encode_header(&mut self, size: usize) -> Result<[u8; 32]> {
+        if size > MAX_FRAME_SIZE {
+            return Err(RlpxError::PlainMessageTooLarge);
+        }
+        let mut out = [0u8; 32];
+        BigEndian::write_u24(&mut out[..3], size as u32);
+        out[3..6].copy_from_slice(&HEADER_DATA);
+        self.ctr.apply(&mut out[..16]);
+        let mac = self.mac.header(out[..16].try_into().expect("16 bytes"));
+        out[16..].copy_from_slice(&mac);
+        Ok(out)
     }
 
     /// Builds one frame in `buf`: header, header MAC, the `fsize` content
@@ -235,6 +321,10 @@ impl<H: MacHash> FrameEgress<H> {
 
     /// Encodes one message and writes the frame to `w` with a single
     /// `write_all`. Returns the wire size of the payload.
+    ///
+    /// Buffers that grew beyond [`RELEASE_ABOVE`] for this message are
+    /// released once it is written (whether or not the write succeeded), so
+    /// [`frame`](FrameEgress::frame) is then empty.
     pub fn write_msg<W: Write + ?Sized>(
         &mut self,
         w: &mut W,
@@ -242,8 +332,17 @@ impl<H: MacHash> FrameEgress<H> {
         data: &[u8],
     ) -> Result<usize> {
         let wire_size = self.encode(code, data)?;
-        w.write_all(&self.buf)?;
+        let written = w.write_all(&self.buf);
+        release_if_large(&mut self.buf);
+        release_if_large(&mut self.snappy_buf);
+        written?;
         Ok(wire_size)
+    }
+
+    /// Bytes of memory held by this half's buffers (frame and compression
+    /// buffer capacities); for tests and monitoring.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity() + self.snappy_buf.capacity()
     }
 }
 
@@ -274,6 +373,8 @@ pub struct FrameIngress<H: MacHash = KeccakMac> {
     snappy: bool,
     decoder: snap::raw::Decoder,
     snappy_buf: Vec<u8>,
+    /// Frames announcing a larger body are rejected after the header.
+    max_frame_size: usize,
 }
 
 impl<H: MacHash> FrameIngress<H> {
@@ -289,7 +390,43 @@ impl<H: MacHash> FrameIngress<H> {
             snappy: false,
             decoder: snap::raw::Decoder::new(),
             snappy_buf: Vec::new(),
+            max_frame_size: MAX_FRAME_SIZE,
         })
+    }
+
+    /// Limits the body size a frame header may announce (default and maximum
+    /// [`MAX_FRAME_SIZE`]). A frame announcing more fails with
+    /// [`RlpxError::FrameOverLimit`] as soon as its header is authenticated,
+    /// before any of its body is read or buffered. Before the devp2p Hello,
+    /// for example, nothing larger than a Hello may arrive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, RlpxError};
+    ///
+    /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// rx.set_max_frame_size(2048);
+    /// tx.encode(0x10, &[7; 4096]).unwrap();
+    /// // Only the header is given: the limit is checked before the body is awaited.
+    /// let err = rx.read_msg(&mut &tx.frame()[..32]).unwrap_err();
+    /// assert!(matches!(err, RlpxError::FrameOverLimit { size: 4097, limit: 2048 }));
+    /// ```
+    pub fn set_max_frame_size(&mut self, limit: usize) {
+        self.max_frame_size = limit.min(MAX_FRAME_SIZE);
+    }
+
+    /// The current frame body limit (see
+    /// [`set_max_frame_size`](FrameIngress::set_max_frame_size)).
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Bytes of memory held by this half's buffers (read and decompression
+    /// buffer capacities); for tests and monitoring.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity() + self.snappy_buf.capacity()
     }
 
     /// Turns snappy decompression of incoming payloads on or off.
@@ -322,13 +459,22 @@ impl<H: MacHash> FrameIngress<H> {
     /// Reads and decodes one message from `r`.
     ///
     /// Errors: [`RlpxError::BadHeaderMac`] / [`RlpxError::BadFrameMac`] for
-    /// authentication failures, [`RlpxError::InvalidMessageCode`],
-    /// [`RlpxError::Snappy`] and [`RlpxError::PlainMessageTooLarge`] (declared
-    /// decompressed size above [`MAX_FRAME_SIZE`], checked before allocating),
-    /// and I/O errors from `r` (end of stream is `UnexpectedEof`). A timeout
-    /// that hits before the first byte of a frame leaves the reader usable;
-    /// after any other error the stream is out of sync and must be dropped.
+    /// authentication failures, [`RlpxError::FrameOverLimit`] for a header
+    /// announcing more than [`max_frame_size`](FrameIngress::max_frame_size),
+    /// [`RlpxError::InvalidMessageCode`], [`RlpxError::Snappy`],
+    /// [`RlpxError::SnappyImpossibleLength`] and
+    /// [`RlpxError::PlainMessageTooLarge`] (declared decompressed size above
+    /// [`MAX_FRAME_SIZE`]; both length checks come before allocating), and I/O
+    /// errors from `r` (end of stream is `UnexpectedEof`). A timeout that hits
+    /// before the first byte of a frame leaves the reader usable; after any
+    /// other error the stream is out of sync and must be dropped.
+    ///
+    /// The read buffer grows only as bytes arrive, whatever size a header
+    /// announces, and buffers grown for a large message are released when the
+    /// next read starts.
     pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Msg<'_>> {
+        // The previous message (borrowed from these buffers) has been consumed.
+        self.release_excess();
         self.fill(r, 32)?;
         let h = self.start;
         let mut header = [0u8; 16];
@@ -339,6 +485,12 @@ impl<H: MacHash> FrameIngress<H> {
         }
         self.ctr.apply(&mut header);
         let fsize = BigEndian::read_u24(&header[..3]) as usize;
+        if fsize > self.max_frame_size {
+            return Err(RlpxError::FrameOverLimit {
+                size: fsize,
+                limit: self.max_frame_size,
+            });
+        }
         let rsize = padded(fsize);
 
         self.fill(r, 32 + rsize + 16)?;
@@ -366,6 +518,12 @@ impl<H: MacHash> FrameIngress<H> {
             if len > MAX_FRAME_SIZE {
                 return Err(RlpxError::PlainMessageTooLarge);
             }
+            // decompress_len succeeded, so the preamble is complete.
+            let body = data.len() - snappy_preamble_len(data).unwrap_or(data.len());
+            let max = snappy_max_decoded_len(body);
+            if len > max {
+                return Err(RlpxError::SnappyImpossibleLength { declared: len, max });
+            }
             if self.snappy_buf.len() < len {
                 self.snappy_buf.resize(len, 0);
             }
@@ -390,6 +548,22 @@ impl<H: MacHash> FrameIngress<H> {
         }
     }
 
+    /// Gives back memory grown for a large message: the read buffer returns to
+    /// its initial size (or to the unconsumed bytes, if more) and a large
+    /// decompression buffer is dropped. Nothing happens below
+    /// [`RELEASE_ABOVE`], so ordinary traffic never reallocates.
+    fn release_excess(&mut self) {
+        if self.buf.len() > RELEASE_ABOVE {
+            let keep = (self.end - self.start).max(INITIAL_READ_BUFFER);
+            if keep < self.buf.len() {
+                self.compact();
+                self.buf.truncate(keep);
+                self.buf.shrink_to_fit();
+            }
+        }
+        release_if_large(&mut self.snappy_buf);
+    }
+
     /// Moves unconsumed bytes to the front of the buffer.
     fn compact(&mut self) {
         if self.start > 0 {
@@ -400,18 +574,27 @@ impl<H: MacHash> FrameIngress<H> {
     }
 
     /// Makes sure at least `need` unconsumed bytes are buffered, reading from
-    /// `r` as needed (possibly more than `need`).
+    /// `r` as needed (possibly more than `need`, up to the buffer's size).
+    ///
+    /// The buffer grows only when it is full of received bytes, and then at
+    /// most to twice its size (or by [`READ_GROWTH`]), never past what the
+    /// frame needs: memory follows the bytes that arrived, not the size a
+    /// header announced.
     fn fill<R: Read + ?Sized>(&mut self, r: &mut R, need: usize) -> Result<()> {
         if self.end - self.start >= need {
             return Ok(());
         }
         if self.buf.len() - self.start < need {
             self.compact();
-            if self.buf.len() < need {
-                self.buf.resize(need, 0);
-            }
         }
         while self.end - self.start < need {
+            if self.end == self.buf.len() {
+                let len = self.buf.len();
+                let grown = len
+                    .saturating_add(len.max(READ_GROWTH))
+                    .min(self.start + need);
+                self.buf.resize(grown, 0);
+            }
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
                 Ok(n) => self.end += n,
