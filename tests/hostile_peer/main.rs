@@ -6,4 +6,5 @@
 
 #[path = "../server_common/mod.rs"]
 mod server_common;
+mod rlpx_memory;
 mod support;
