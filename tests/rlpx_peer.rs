@@ -284,8 +284,8 @@ struct SlowStream {
 impl std::io::Read for SlowStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.slow.load(std::sync::atomic::Ordering::SeqCst) {
-            // About 2 MB/s at best.
-            thread::sleep(Duration::from_millis(2));
+            // About 0.5 MB/s at best.
+            thread::sleep(Duration::from_millis(8));
             let n = buf.len().min(4096);
             return self.inner.read(&mut buf[..n]);
         }
@@ -361,8 +361,13 @@ fn disconnect_follows_the_message_in_flight_on_a_slow_link() {
     let mut big = vec![0u8; 4 << 20];
     rand::fill(&mut big[..]);
     let writer = {
-        let (local, big) = (local.clone(), big.clone());
-        thread::spawn(move || local.write_msg(Msg::new(0x10, big)))
+        let (local, big, slow) = (local.clone(), big.clone(), slow.clone());
+        thread::spawn(move || {
+            let written = local.write_msg(Msg::new(0x10, big));
+            // The link is slow only while the write is in flight, to keep the test short.
+            slow.store(false, Ordering::SeqCst);
+            written
+        })
     };
     // The first bytes have arrived: the write holds the connection's writer.
     // (Encoding 4 MiB takes a while in debug builds; the socket's read timeout is short.)
@@ -388,7 +393,8 @@ fn disconnect_follows_the_message_in_flight_on_a_slow_link() {
         })
     };
     closing_rx.recv_timeout(secs(10)).unwrap();
-    // The remote reads slowly from now on: the message takes well over a second to arrive.
+    // The remote reads slowly from now on: the rest of the message (what the socket buffers
+    // did not hold, over 1 MiB) takes seconds to arrive.
     slow.store(true, Ordering::SeqCst);
 
     let msg = remote.read_msg().expect("the whole message in flight");

@@ -112,7 +112,10 @@ fn huge_frame_before_the_hello_is_refused_on_its_header() {
     send_huge_header(&mut conn, 1000);
     let end = wait_for_the_end(&mut conn);
     let rise = peak_rise(base);
-    eprintln!("huge header before Hello: peak +{} KiB, ended by {end}", rise / 1024);
+    eprintln!(
+        "huge header before Hello: peak +{} KiB, ended by {end}",
+        rise / 1024
+    );
     assert!(rise < 8 * MIB, "peak memory rose by {rise} bytes");
 
     assert_eq!(server.peer_count(), 0);
