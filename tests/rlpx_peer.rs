@@ -418,3 +418,43 @@ fn disconnect_follows_the_message_in_flight_on_a_slow_link() {
         Err(Error::ShuttingDown)
     ));
 }
+
+// Buffers grown for one large message are given back: an idle connection does not keep the
+// largest message it ever carried.
+#[test]
+fn buffers_shrink_after_a_large_message_over_rlpx() {
+    use devp2p_peer::rlpx::RELEASE_ABOVE;
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let (a, b) = rlpx_pair(&ka, &kb);
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let hello = |k: &SecretKey| Hello::new("x", vec![], k.public_key().to_bytes());
+    let (b2, hb) = (b.clone(), hello(&kb));
+    let t = thread::spawn(move || b2.protocol_handshake(&hb).unwrap());
+    assert_eq!(a.protocol_handshake(&hello(&ka)).unwrap().version, 5); // snappy on
+    within(secs(10), move || t.join().unwrap());
+    let idle = (a.buffer_capacity(), b.buffer_capacity());
+
+    let mut big = vec![0u8; 2 << 20];
+    rand::fill(&mut big[..]);
+    let b2 = b.clone();
+    let reader = thread::spawn(move || {
+        let mut first = b2.read_msg().unwrap();
+        let len = first.payload.consume().len();
+        let mut second = b2.read_msg().unwrap();
+        (len, second.payload.consume().to_vec())
+    });
+    a.write_msg(Msg::new(0x10, big.clone())).unwrap();
+    a.write_msg(Msg::new(0x10, b"small".to_vec())).unwrap();
+    let (len, small) = within(secs(60), move || reader.join().unwrap());
+    assert_eq!((len, &small[..]), (big.len(), &b"small"[..]));
+    // Both sides, read and write buffers, are back under the threshold.
+    for (side, cap) in [
+        ("writer", a.buffer_capacity()),
+        ("reader", b.buffer_capacity()),
+    ] {
+        assert!(
+            cap <= 4 * RELEASE_ABOVE,
+            "{side} holds {cap} bytes after a small message (idle: {idle:?})"
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Bound for the whole encryption handshake. Default [`HANDSHAKE_TIMEOUT`].
+    /// [`RlpxTransport::protocol_handshake`](super::RlpxTransport::protocol_handshake)
+    /// bounds the Hello exchange by it too.
     pub handshake: Duration,
     /// Bound for reading one message. Default [`READ_TIMEOUT`].
     pub read: Duration,
