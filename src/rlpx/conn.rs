@@ -542,6 +542,16 @@ impl<S: Socket> ConnReader<S> {
         ))
     }
 
+    /// Like [`read_msg`](ConnReader::read_msg), with the payload in a vector of its own:
+    /// `(code, payload, wire size)`. A snappy payload is decompressed straight into it.
+    pub(crate) fn read_msg_owned(&mut self) -> Result<(u64, Vec<u8>, usize)> {
+        self.ingress.read_msg_owned(&mut Deadlined::new(
+            &mut self.stream,
+            self.timeout,
+            &mut self.armed,
+        ))
+    }
+
     /// Turns snappy decompression on or off for this direction.
     pub fn set_snappy(&mut self, on: bool) {
         self.ingress.set_snappy(on);

@@ -28,6 +28,7 @@
 
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
+use std::ops::Range;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 
@@ -84,6 +85,30 @@ pub fn snappy_max_decoded_len(n: usize) -> usize {
     let (q, r) = (n / 3, n % 3);
     q.saturating_mul(64)
         .saturating_add(if r == 2 { 11 } else { 0 })
+}
+
+/// The decompressed length a snappy payload declares, checked before anything is
+/// allocated for it: at most [`MAX_FRAME_SIZE`], and no more than its compressed
+/// bytes can produce.
+fn checked_decompress_len(data: &[u8]) -> Result<usize> {
+    let len = snap::raw::decompress_len(data)?;
+    if len > MAX_FRAME_SIZE {
+        return Err(RlpxError::PlainMessageTooLarge);
+    }
+    // decompress_len succeeded, so the preamble is complete.
+    let body = data.len() - snappy_preamble_len(data).unwrap_or(data.len());
+    let max = snappy_max_decoded_len(body);
+    if len > max {
+        return Err(RlpxError::SnappyImpossibleLength { declared: len, max });
+    }
+    Ok(len)
+}
+
+/// Some clients (ethereumjs, older geth) send their Disconnect uncompressed even when
+/// snappy is on. Its payload is a few bytes that are not valid snappy, so after a failed
+/// decompression a short one is taken as it is; every other message must decompress.
+fn raw_disconnect_allowed(code: u64, data: &[u8]) -> bool {
+    code == DISCONNECT_CODE && data.len() <= MAX_RAW_DISCONNECT
 }
 
 /// Length of the varint length preamble at the start of a snappy block, if it
@@ -473,6 +498,69 @@ impl<H: MacHash> FrameIngress<H> {
     /// announces, and buffers grown for a large message are released when the
     /// next read starts.
     pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Msg<'_>> {
+        let (code, range) = self.read_frame(r)?;
+        let data = &self.buf[range.clone()];
+        let wire_size = data.len();
+        if !self.snappy {
+            return Ok(Msg {
+                code,
+                data,
+                wire_size,
+            });
+        }
+        let decompressed = checked_decompress_len(data).and_then(|len| {
+            if self.snappy_buf.len() < len {
+                self.snappy_buf.resize(len, 0);
+            }
+            Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
+        });
+        match decompressed {
+            Ok(n) => Ok(Msg {
+                code,
+                data: &self.snappy_buf[..n],
+                wire_size,
+            }),
+            Err(_) if raw_disconnect_allowed(code, data) => Ok(Msg {
+                code,
+                data: &self.buf[range],
+                wire_size,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`read_msg`](FrameIngress::read_msg), but the payload is returned in a vector
+    /// of its own: `(code, payload, wire size)`. A snappy payload is decompressed straight
+    /// into that vector, saving the copy out of the reader's buffer that an owned copy of
+    /// [`read_msg`](FrameIngress::read_msg)'s payload would need.
+    pub(crate) fn read_msg_owned<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<(u64, Vec<u8>, usize)> {
+        let (code, range) = self.read_frame(r)?;
+        let data = &self.buf[range];
+        let wire_size = data.len();
+        if !self.snappy {
+            return Ok((code, data.to_vec(), wire_size));
+        }
+        let decompressed = checked_decompress_len(data).and_then(|len| {
+            // The length is bounded by what the input can produce, so this allocation is
+            // backed by bytes that arrived.
+            let mut out = vec![0u8; len];
+            let n = self.decoder.decompress(data, &mut out)?;
+            out.truncate(n);
+            Ok(out)
+        });
+        match decompressed {
+            Ok(out) => Ok((code, out, wire_size)),
+            Err(_) if raw_disconnect_allowed(code, data) => Ok((code, data.to_vec(), wire_size)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads, authenticates and decrypts one frame; returns its message code and where
+    /// the (still compressed) payload lies in the read buffer.
+    fn read_frame<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<(u64, Range<usize>)> {
         // The previous message (borrowed from these buffers) has been consumed.
         self.release_excess();
         self.fill(r, 32)?;
@@ -505,47 +593,8 @@ impl<H: MacHash> FrameIngress<H> {
 
         let content = &self.buf[body_start..body_start + fsize];
         let (code, data) = rlp::split_uint64(content).map_err(RlpxError::InvalidMessageCode)?;
-        let wire_size = data.len();
-        if !self.snappy {
-            return Ok(Msg {
-                code,
-                data,
-                wire_size,
-            });
-        }
-        let decompressed = (|| {
-            let len = snap::raw::decompress_len(data)?;
-            if len > MAX_FRAME_SIZE {
-                return Err(RlpxError::PlainMessageTooLarge);
-            }
-            // decompress_len succeeded, so the preamble is complete.
-            let body = data.len() - snappy_preamble_len(data).unwrap_or(data.len());
-            let max = snappy_max_decoded_len(body);
-            if len > max {
-                return Err(RlpxError::SnappyImpossibleLength { declared: len, max });
-            }
-            if self.snappy_buf.len() < len {
-                self.snappy_buf.resize(len, 0);
-            }
-            Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
-        })();
-        match decompressed {
-            Ok(n) => Ok(Msg {
-                code,
-                data: &self.snappy_buf[..n],
-                wire_size,
-            }),
-            // Some clients (ethereumjs, older geth) send their Disconnect uncompressed even
-            // when snappy is on. Its payload is a few bytes that are not valid snappy, so
-            // after a failed decompression a short one is taken as it is; every other
-            // message must decompress.
-            Err(_) if code == DISCONNECT_CODE && data.len() <= MAX_RAW_DISCONNECT => Ok(Msg {
-                code,
-                data,
-                wire_size,
-            }),
-            Err(e) => Err(e),
-        }
+        let data_start = body_start + fsize - data.len();
+        Ok((code, data_start..body_start + fsize))
     }
 
     /// Gives back memory grown for a large message: the read buffer returns to
@@ -651,6 +700,34 @@ mod tests {
                 assert_eq!(m.data, &vec![n as u8; n as usize * 37][..]);
             }
             assert!(i.read_msg(&mut r).unwrap_err().is_eof());
+        }
+    }
+
+    #[test]
+    fn owned_reads_match_borrowed_reads() {
+        for snappy in [false, true] {
+            let (mut e, mut i) = pair(snappy);
+            let (mut e2, mut i2) = pair(snappy);
+            let mut wire = Vec::new();
+            let mut wire2 = Vec::new();
+            for n in 0..40u64 {
+                let data = vec![n as u8; n as usize * 301];
+                e.write_msg(&mut wire, n, &data).unwrap();
+                e2.write_msg(&mut wire2, n, &data).unwrap();
+            }
+            // An uncompressed Disconnect, accepted as it is with snappy on too.
+            e.encode_raw(&[0x01, 0xc1, 0x04]).unwrap();
+            wire.extend_from_slice(e.frame());
+            e2.encode_raw(&[0x01, 0xc1, 0x04]).unwrap();
+            wire2.extend_from_slice(e2.frame());
+            let (mut r, mut r2) = (&wire[..], &wire2[..]);
+            for _ in 0..41 {
+                let m = i.read_msg(&mut r).unwrap();
+                let (code, data, wire_size) = i2.read_msg_owned(&mut r2).unwrap();
+                assert_eq!((m.code, m.data, m.wire_size), (code, &data[..], wire_size));
+            }
+            // The owned path keeps no decompression buffer.
+            assert_eq!(i2.snappy_buf.capacity(), 0);
         }
     }
 

@@ -255,13 +255,13 @@ impl RlpxTransport {
 
 impl MsgReader for RlpxTransport {
     fn read_msg(&self) -> Result<Msg, Error> {
-        let mut reader = self.reader.lock();
-        let msg = reader.read_msg()?;
-        // The frame buffer is reused by the next read: the message gets its own copy.
+        // The frame buffer is reused by the next read, so the message gets a vector of its
+        // own; a snappy payload is decompressed straight into it (no second copy).
+        let (code, data, _wire_size) = self.reader.lock().read_msg_owned()?;
         Ok(Msg {
-            code: msg.code,
-            size: u32::try_from(msg.data.len()).unwrap_or(u32::MAX),
-            payload: Payload::new(msg.data.to_vec()),
+            code,
+            size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            payload: Payload::new(data),
             received_at: Instant::now(),
         })
     }
