@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::tcp_pair;
 use devp2p_peer::rlpx::{
-    decode_auth, ecies, Conn, FrameEgress, FrameIngress, Initiator, KeccakMac, PublicKey,
-    Recipient, RlpError, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE,
+    decode_auth, ecies, snappy_max_decoded_len, Conn, FrameEgress, FrameIngress, Initiator,
+    KeccakMac, PublicKey, Recipient, RlpError, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE,
+    RELEASE_ABOVE,
 };
 
 // ---- small RLP and packet builders for hand-made handshake bodies ----
@@ -392,6 +393,233 @@ fn snappy_bomb_is_rejected_before_allocating() {
     let err = rx.read_msg(&mut &frame[..]).unwrap_err();
     assert!(matches!(err, RlpxError::PlainMessageTooLarge), "{err:?}");
     assert_eq!(err.to_string(), "message length >= 16MB");
+}
+
+/// A snappy length preamble (varint) for `n`.
+fn snappy_preamble(mut n: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out
+}
+
+#[test]
+fn snappy_length_the_input_cannot_produce_is_rejected_before_allocating() {
+    // 8 bytes of snappy declaring 0xFFFFFF bytes: 4 bytes of preamble, then 4 bytes of
+    // elements, which decode to at most 64 bytes.
+    let mut payload = snappy_preamble(0xFF_FFFF);
+    payload.extend_from_slice(&[0x00, 0x41, 0x01, 0x00]);
+    assert_eq!(payload.len(), 8);
+    let (mut tx, mut rx) = frame_pair();
+    rx.set_snappy(true);
+    tx.encode_raw(&[&[0x10][..], &payload].concat()).unwrap();
+    let frame = tx.frame().to_vec();
+    let err = rx.read_msg(&mut &frame[..]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RlpxError::SnappyImpossibleLength {
+                declared: 0xFF_FFFF,
+                max: 64
+            }
+        ),
+        "{err:?}"
+    );
+    // go-ethereum's snappy package calls such input corrupt.
+    assert_eq!(err.to_string(), "snappy: corrupt input");
+    assert!(
+        rx.buffer_capacity() < 64 * 1024,
+        "{} bytes held for 8 bytes of input",
+        rx.buffer_capacity()
+    );
+}
+
+#[test]
+fn snappy_bound_is_exact_at_the_best_expansion() {
+    // The bound per element size: copy-1 (2 bytes → 11), copy-2 (3 → 64), copy-4 (5 → 64).
+    let bounds: Vec<usize> = (0..9).map(snappy_max_decoded_len).collect();
+    assert_eq!(bounds, [0, 0, 11, 64, 64, 75, 128, 128, 139]);
+    // The best real input: one literal byte, then copy-2 elements of 64 bytes at offset 1.
+    for copies in [1usize, 2, 100, 1000] {
+        let out_len = 1 + 64 * copies;
+        let mut elements = vec![0x00, b'a'];
+        for _ in 0..copies {
+            elements.extend_from_slice(&[(63 << 2) | 2, 0x01, 0x00]);
+        }
+        let max = snappy_max_decoded_len(elements.len());
+        assert!(
+            out_len <= max && max - out_len <= 11,
+            "{copies}: {out_len} vs {max}"
+        );
+        let decode = |declared: usize| {
+            let (mut tx, mut rx) = frame_pair();
+            rx.set_snappy(true);
+            let content = [&[0x10][..], &snappy_preamble(declared as u32), &elements].concat();
+            tx.encode_raw(&content).unwrap();
+            let frame = tx.frame().to_vec();
+            rx.read_msg(&mut &frame[..]).map(|m| m.data.len())
+        };
+        // Accepted as declared; one more than the bound is impossible; the bound itself
+        // passes the check and fails only in the decoder.
+        assert_eq!(decode(out_len).unwrap(), out_len);
+        assert!(matches!(
+            decode(max + 1),
+            Err(RlpxError::SnappyImpossibleLength { .. })
+        ));
+        assert!(matches!(decode(max), Err(RlpxError::Snappy(_))));
+    }
+    // Whatever the real encoder produces stays within the bound.
+    let mut enc = snap::raw::Encoder::new();
+    for len in [0usize, 1, 100, 65_536, 1 << 20] {
+        let data = vec![0u8; len];
+        let c = enc.compress_vec(&data).unwrap();
+        let preamble = snappy_preamble(len as u32).len();
+        assert!(len <= snappy_max_decoded_len(c.len() - preamble), "{len}");
+    }
+}
+
+/// Serves `data` in pieces of at most `piece` bytes and checks that the reader never offers
+/// a buffer much larger than the bytes received so far justify.
+struct Trickle<'a> {
+    data: &'a [u8],
+    piece: usize,
+    given: usize,
+    largest_offer: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Twice what arrived, plus one growth step and the initial buffer.
+        assert!(
+            buf.len() <= 2 * self.given + 128 * 1024,
+            "offered {} bytes after {} arrived",
+            buf.len(),
+            self.given
+        );
+        self.largest_offer = self.largest_offer.max(buf.len());
+        let n = buf.len().min(self.piece).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.given += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn announced_frame_size_is_not_allocated_before_the_bytes_arrive() {
+    // A MAC-valid header announcing 0xFFFFFF bytes, then 200 KiB of its body.
+    let (mut tx, mut rx) = frame_pair();
+    let mut partial = tx.encode_header(MAX_FRAME_SIZE).unwrap().to_vec();
+    partial.extend_from_slice(&vec![0x55; 200 * 1024]);
+    let mut r = Trickle {
+        data: &partial,
+        piece: 4096,
+        given: 0,
+        largest_offer: 0,
+    };
+    assert!(rx.read_msg(&mut r).unwrap_err().is_eof());
+    assert!(
+        rx.buffer_capacity() <= 2 * partial.len() + 128 * 1024,
+        "{} bytes held for {} received",
+        rx.buffer_capacity(),
+        partial.len()
+    );
+
+    // A whole 1 MiB frame, in pieces: the buffer grows with the bytes and the message is
+    // intact. (Larger frames take long through keccak in debug builds.)
+    let (mut tx, mut rx) = frame_pair();
+    let body: Vec<u8> = (0..1usize << 20).map(|i| i as u8).collect();
+    tx.encode(0x10, &body).unwrap();
+    let whole = tx.frame().to_vec();
+    let mut r = Trickle {
+        data: &whole,
+        piece: 64 * 1024,
+        given: 0,
+        largest_offer: 0,
+    };
+    let msg = rx.read_msg(&mut r).unwrap();
+    assert_eq!((msg.code, msg.data.len()), (0x10, body.len()));
+    assert!(msg.data == &body[..]);
+    assert!(r.largest_offer < whole.len());
+}
+
+#[test]
+fn frame_over_the_limit_fails_on_its_header() {
+    let (mut tx, mut rx) = frame_pair();
+    rx.set_max_frame_size(2048 + 9);
+    assert_eq!(rx.max_frame_size(), 2057);
+    tx.encode(0x00, &[1; 3000]).unwrap();
+    // Only the header: the limit must not wait for the body.
+    let err = rx.read_msg(&mut &tx.frame()[..32]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RlpxError::FrameOverLimit {
+                size: 3001,
+                limit: 2057
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "message too big");
+
+    // At the limit a frame passes; above MAX_FRAME_SIZE the limit is clamped.
+    let (mut tx, mut rx) = frame_pair();
+    rx.set_max_frame_size(2057);
+    tx.encode(0x00, &[1; 2056]).unwrap();
+    assert_eq!(rx.read_msg(&mut tx.frame()).unwrap().data.len(), 2056);
+    rx.set_max_frame_size(usize::MAX);
+    assert_eq!(rx.max_frame_size(), MAX_FRAME_SIZE);
+}
+
+#[test]
+fn buffers_are_released_after_a_large_message() {
+    for snappy in [false, true] {
+        let (mut tx, mut rx) = frame_pair();
+        tx.set_snappy(snappy);
+        rx.set_snappy(snappy);
+        let small_cap =
+            |tx: &FrameEgress, rx: &FrameIngress| (tx.buffer_capacity(), rx.buffer_capacity());
+        // Ordinary traffic: the buffers settle and do not change per message.
+        let mut wire = Vec::new();
+        for i in 0..50u64 {
+            wire.clear();
+            tx.write_msg(&mut wire, 0x10, &vec![i as u8; 300]).unwrap();
+            rx.read_msg(&mut &wire[..]).unwrap();
+        }
+        let settled = small_cap(&tx, &rx);
+        for i in 0..50u64 {
+            wire.clear();
+            tx.write_msg(&mut wire, 0x10, &vec![i as u8; 300]).unwrap();
+            rx.read_msg(&mut &wire[..]).unwrap();
+            assert_eq!(small_cap(&tx, &rx), settled, "snappy {snappy}");
+        }
+
+        // One large message (random, so snappy cannot shrink it), then a small one.
+        let mut big = vec![0u8; 1 << 20];
+        rand::fill(&mut big[..]);
+        wire.clear();
+        tx.write_msg(&mut wire, 0x11, &big).unwrap();
+        assert!(
+            tx.buffer_capacity() <= 2 * RELEASE_ABOVE,
+            "egress holds {}",
+            tx.buffer_capacity()
+        );
+        let mut r = &wire[..];
+        assert_eq!(rx.read_msg(&mut r).unwrap().data.len(), big.len());
+        wire.clear();
+        tx.write_msg(&mut wire, 0x10, b"small").unwrap();
+        assert_eq!(rx.read_msg(&mut &wire[..]).unwrap().data, b"small");
+        assert!(
+            rx.buffer_capacity() <= 2 * RELEASE_ABOVE,
+            "snappy {snappy}: ingress holds {} after a small message",
+            rx.buffer_capacity()
+        );
+        assert!(tx.buffer_capacity() <= 2 * RELEASE_ABOVE);
+    }
 }
 
 #[test]

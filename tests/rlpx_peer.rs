@@ -274,3 +274,187 @@ fn garbage_instead_of_a_handshake_ends_cleanly() {
     let result = within(Duration::from_secs(10), move || server.join().unwrap());
     assert!(result.is_err());
 }
+
+/// A socket whose reads can be slowed down: the receiving end of a slow link.
+struct SlowStream {
+    inner: TcpStream,
+    slow: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::io::Read for SlowStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.slow.load(std::sync::atomic::Ordering::SeqCst) {
+            // About 0.5 MB/s at best.
+            thread::sleep(Duration::from_millis(8));
+            let n = buf.len().min(4096);
+            return self.inner.read(&mut buf[..n]);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Write for SlowStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl devp2p_peer::rlpx::Socket for SlowStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(SlowStream {
+            inner: self.inner.try_clone()?,
+            slow: self.slow.clone(),
+        })
+    }
+    fn shutdown(&self) -> std::io::Result<()> {
+        self.inner.shutdown(std::net::Shutdown::Both)
+    }
+}
+
+// geth's rlpxTransport.close takes the write lock (so a write in flight finishes, bounded by
+// its own deadline), then writes the Disconnect with a 1 s deadline.
+#[test]
+fn disconnect_follows_the_message_in_flight_on_a_slow_link() {
+    use devp2p_peer::rlpx::{Conn, Timeouts};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (key_local, key_remote) = (SecretKey::random(), SecretKey::random());
+    let kl = key_local.clone();
+    let accept = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        // A long write deadline: however slow this machine is, the in-flight write finishes.
+        let timeouts = Timeouts {
+            write: secs(60),
+            ..Timeouts::default()
+        };
+        RlpxTransport::handshake_with(stream, &kl, None, timeouts).unwrap()
+    });
+    let slow = Arc::new(AtomicBool::new(false));
+    let stream = TcpStream::connect(addr).unwrap();
+    let mut remote = Conn::new(
+        SlowStream {
+            inner: stream,
+            slow: slow.clone(),
+        },
+        Some(key_local.public_key()),
+    );
+    remote.set_timeouts(Timeouts {
+        read: secs(60),
+        ..Timeouts::default()
+    });
+    remote.handshake(&key_remote).unwrap();
+    let local = Arc::new(within(secs(10), move || accept.join().unwrap()));
+
+    // More than loopback's socket buffers hold while the remote does not read (~2.75 MiB
+    // here), so the write is still in flight when the peer is closed.
+    let mut big = vec![0u8; 4 << 20];
+    rand::fill(&mut big[..]);
+    let writer = {
+        let (local, big, slow) = (local.clone(), big.clone(), slow.clone());
+        thread::spawn(move || {
+            let written = local.write_msg(Msg::new(0x10, big));
+            // The link is slow only while the write is in flight, to keep the test short.
+            slow.store(false, Ordering::SeqCst);
+            written
+        })
+    };
+    // The first bytes have arrived: the write holds the connection's writer.
+    // (Encoding 4 MiB takes a while in debug builds; the socket's read timeout is short.)
+    let deadline = std::time::Instant::now() + secs(60);
+    loop {
+        match remote.stream().inner.peek(&mut [0u8; 1]) {
+            Ok(n) => {
+                assert_eq!(n, 1);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "no bytes arrived")
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let (closing_tx, closing_rx) = crossbeam_channel::bounded(1);
+    let closer = {
+        let local = local.clone();
+        thread::spawn(move || {
+            closing_tx.send(()).unwrap();
+            local.shutdown(&DiscReason::REQUESTED.into());
+        })
+    };
+    closing_rx.recv_timeout(secs(10)).unwrap();
+    // The remote reads slowly from now on: the rest of the message (what the socket buffers
+    // did not hold, over 1 MiB) takes seconds to arrive.
+    slow.store(true, Ordering::SeqCst);
+
+    let msg = remote.read_msg().expect("the whole message in flight");
+    assert_eq!((msg.code, msg.data.len()), (0x10, big.len()));
+    assert!(msg.data == &big[..]);
+    let disc = remote.read_msg().expect("the Disconnect after it");
+    assert_eq!(disc.code, DISC_MSG);
+    assert_eq!(disc.data, &DiscReason::REQUESTED.encode()[..]);
+    assert_eq!(
+        DiscReason::decode(disc.data),
+        DiscReason::REQUESTED,
+        "the reason"
+    );
+    assert!(remote.read_msg().unwrap_err().is_eof());
+
+    within(secs(60), move || writer.join().unwrap()).expect("the write in flight completed");
+    within(secs(60), move || closer.join().unwrap());
+    // Writes after the close fail at once instead of following the Disconnect.
+    assert!(matches!(
+        local.write_msg(Msg::new(0x10, vec![1])),
+        Err(Error::ShuttingDown)
+    ));
+}
+
+// Buffers grown for one large message are given back: an idle connection does not keep the
+// largest message it ever carried.
+#[test]
+fn buffers_shrink_after_a_large_message_over_rlpx() {
+    use devp2p_peer::rlpx::RELEASE_ABOVE;
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let (a, b) = rlpx_pair(&ka, &kb);
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let hello = |k: &SecretKey| Hello::new("x", vec![], k.public_key().to_bytes());
+    let (b2, hb) = (b.clone(), hello(&kb));
+    let t = thread::spawn(move || b2.protocol_handshake(&hb).unwrap());
+    assert_eq!(a.protocol_handshake(&hello(&ka)).unwrap().version, 5); // snappy on
+    within(secs(10), move || t.join().unwrap());
+    let idle = (a.buffer_capacity(), b.buffer_capacity());
+
+    let mut big = vec![0u8; 2 << 20];
+    rand::fill(&mut big[..]);
+    let b2 = b.clone();
+    let reader = thread::spawn(move || {
+        let mut first = b2.read_msg().unwrap();
+        let len = first.payload.consume().len();
+        let mut second = b2.read_msg().unwrap();
+        (len, second.payload.consume().to_vec())
+    });
+    a.write_msg(Msg::new(0x10, big.clone())).unwrap();
+    a.write_msg(Msg::new(0x10, b"small".to_vec())).unwrap();
+    let (len, small) = within(secs(60), move || reader.join().unwrap());
+    assert_eq!((len, &small[..]), (big.len(), &b"small"[..]));
+    // Both sides, read and write buffers, are back under the threshold.
+    for (side, cap) in [
+        ("writer", a.buffer_capacity()),
+        ("reader", b.buffer_capacity()),
+    ] {
+        assert!(
+            cap <= 4 * RELEASE_ABOVE,
+            "{side} holds {cap} bytes after a small message (idle: {idle:?})"
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Bound for the whole encryption handshake. Default [`HANDSHAKE_TIMEOUT`].
+    /// [`RlpxTransport::protocol_handshake`](super::RlpxTransport::protocol_handshake)
+    /// bounds the Hello exchange by it too.
     pub handshake: Duration,
     /// Bound for reading one message. Default [`READ_TIMEOUT`].
     pub read: Duration,
@@ -363,6 +365,46 @@ impl<S: Socket> Conn<S> {
         )
     }
 
+    /// Seals `content` as one frame exactly as given (no message code is
+    /// added, nothing is compressed) and returns the frame's bytes **without
+    /// sending them**. A low-level hook for tools and tests that need
+    /// malformed or partial frames on the wire: write the bytes, or a prefix
+    /// of them, to [`stream`](Conn::stream) yourself.
+    ///
+    /// The egress cipher and MAC advance as if the whole frame had been sent,
+    /// so after sending anything other than exactly these bytes the
+    /// connection is out of sync and further messages are garbage to the
+    /// remote.
+    ///
+    /// # Examples
+    ///
+    /// A MAC-valid header announcing a 4 KiB body, followed by only 100 bytes
+    /// of it:
+    ///
+    /// ```no_run
+    /// # use std::io::Write;
+    /// # use devp2p_peer::rlpx::{Conn, SecretKey, PublicKey};
+    /// # fn f(mut conn: Conn) -> Result<(), Box<dyn std::error::Error>> {
+    /// let frame = conn.seal_raw_frame(&[0u8; 4096])?.to_vec();
+    /// (&*conn.stream()).write_all(&frame[..32 + 100])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn seal_raw_frame(&mut self, content: &[u8]) -> Result<&[u8]> {
+        let (egress, _) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
+        egress.encode_raw(content)?;
+        Ok(egress.frame())
+    }
+
+    /// Seals only a frame header announcing `size` body bytes and returns it,
+    /// without sending it; see [`FrameEgress::encode_header`]. A low-level
+    /// hook for tests that play a hostile remote: write the header, then as
+    /// many body bytes (of any value) as wanted, to [`stream`](Conn::stream).
+    /// The connection's egress is out of sync afterwards.
+    pub fn seal_frame_header(&mut self, size: usize) -> Result<[u8; 32]> {
+        let (egress, _) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
+        egress.encode_header(size)
+    }
+
     /// Splits the connection into a reader and a writer that can live on
     /// different threads. Both share the socket (through
     /// [`Socket::try_clone`]) but no other state. Snappy is switched per
@@ -500,14 +542,40 @@ impl<S: Socket> ConnReader<S> {
         ))
     }
 
+    /// Like [`read_msg`](ConnReader::read_msg), with the payload in a vector of its own:
+    /// `(code, payload, wire size)`. A snappy payload is decompressed straight into it.
+    pub(crate) fn read_msg_owned(&mut self) -> Result<(u64, Vec<u8>, usize)> {
+        self.ingress.read_msg_owned(&mut Deadlined::new(
+            &mut self.stream,
+            self.timeout,
+            &mut self.armed,
+        ))
+    }
+
     /// Turns snappy decompression on or off for this direction.
     pub fn set_snappy(&mut self, on: bool) {
         self.ingress.set_snappy(on);
     }
 
+    /// Limits the body size a frame header may announce; see
+    /// [`FrameIngress::set_max_frame_size`].
+    pub fn set_max_frame_size(&mut self, limit: usize) {
+        self.ingress.set_max_frame_size(limit);
+    }
+
+    /// Bytes held by the read buffers; see [`FrameIngress::buffer_capacity`].
+    pub fn buffer_capacity(&self) -> usize {
+        self.ingress.buffer_capacity()
+    }
+
     /// Changes the per-message read timeout.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// The per-message read timeout in use.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Shuts the socket down in both directions.
@@ -543,6 +611,16 @@ impl<S: Socket> ConnWriter<S> {
     /// Turns snappy compression on or off for this direction.
     pub fn set_snappy(&mut self, on: bool) {
         self.egress.set_snappy(on);
+    }
+
+    /// Bytes held by the write buffers; see [`FrameEgress::buffer_capacity`].
+    pub fn buffer_capacity(&self) -> usize {
+        self.egress.buffer_capacity()
+    }
+
+    /// The per-message write timeout in use.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Changes the per-message write timeout.

@@ -74,10 +74,30 @@ pub enum RlpxError {
     InvalidMessageCode(RlpError),
     /// Snappy rejected a compressed message.
     Snappy(snap::Error),
+    /// A snappy message declares a decompressed length its compressed bytes
+    /// cannot produce (checked before allocating). The text is the one
+    /// go-ethereum's snappy package gives for corrupt input.
+    SnappyImpossibleLength {
+        /// The decompressed length the message declares.
+        declared: usize,
+        /// The most its compressed bytes can decode to.
+        max: usize,
+    },
 
     // ---- size limits ----
     /// A message (or its declared decompressed size) exceeds 0xFFFFFF bytes.
     PlainMessageTooLarge,
+    /// A frame header announced a body larger than the reader's current limit
+    /// (2 KiB plus the message code before the devp2p Hello; see
+    /// [`FrameIngress::set_max_frame_size`](super::FrameIngress::set_max_frame_size)).
+    /// Detected on the header, before the body is read. The text is
+    /// go-ethereum's for an oversized Hello.
+    FrameOverLimit {
+        /// The body size the header announced.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
     /// After snappy compression, code plus payload no longer fits in one frame
     /// (0xFFFFFF bytes). Only possible for incompressible data close to the limit.
     FrameTooLarge {
@@ -130,6 +150,8 @@ impl fmt::Display for RlpxError {
             RlpxError::BadFrameMac => f.write_str("bad frame MAC"),
             RlpxError::InvalidMessageCode(e) => write!(f, "invalid message code: {e}"),
             RlpxError::Snappy(e) => write!(f, "{e}"),
+            RlpxError::SnappyImpossibleLength { .. } => f.write_str("snappy: corrupt input"),
+            RlpxError::FrameOverLimit { .. } => f.write_str("message too big"),
             RlpxError::PlainMessageTooLarge => f.write_str("message length >= 16MB"),
             RlpxError::FrameTooLarge { size } => write!(
                 f,

@@ -17,9 +17,18 @@
 //! [`FrameEgress`] and [`FrameIngress`] share no state, so a connection can
 //! write on one thread and read on another without a lock. Each half keeps its
 //! buffers between messages: in the steady state no frame allocates.
+//!
+//! Memory follows the bytes that arrived, never what a remote announced: the
+//! read buffer grows (at most doubling) only when it is full of received
+//! bytes, a snappy length the compressed input cannot produce is rejected
+//! before anything is allocated, and a buffer that grew past
+//! [`RELEASE_ABOVE`] for one large message is given back once that message
+//! has been consumed, so an idle connection holds a few KiB, not the largest
+//! message it ever carried.
 
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
+use std::ops::Range;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 
@@ -43,8 +52,73 @@ pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
 /// Header bytes 3..6: RLP of `[0, 0]` (capability id and context id, unused).
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 
-/// Initial size of the ingress read buffer.
+/// Initial size of the ingress read buffer, and the size it returns to after a
+/// large message.
 const INITIAL_READ_BUFFER: usize = 16 * 1024;
+
+/// Buffers larger than this (64 KiB) are released once the message that needed
+/// them has been consumed: a connection that carried one 16 MiB message does not
+/// keep 16 MiB per buffer while idle. Smaller buffers are kept, so a stream of
+/// ordinary messages never reallocates.
+pub const RELEASE_ABOVE: usize = 64 * 1024;
+
+/// How much the read buffer may grow at once beyond doubling: with the
+/// doubling, the buffer never exceeds twice the bytes received plus this.
+const READ_GROWTH: usize = 64 * 1024;
+
+/// Gives `buf`'s memory back if it grew beyond [`RELEASE_ABOVE`].
+fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > RELEASE_ABOVE {
+        *buf = Vec::new();
+    }
+}
+
+/// The most bytes a snappy block whose elements (everything after the length
+/// preamble) take `n` bytes can decode to.
+///
+/// Per input byte, the most productive element is a 2-byte-offset copy: 3 bytes
+/// for up to 64 output bytes. A 1-byte-offset copy gives at most 11 bytes for 2,
+/// a 4-byte-offset copy 64 for 5, and a literal one byte per input byte at best
+/// (its tag byte included). So `n = 3q + r` bytes give at most `64q`, plus 11
+/// when `r == 2` (one more 1-byte-offset copy); `r == 1` adds nothing.
+pub fn snappy_max_decoded_len(n: usize) -> usize {
+    let (q, r) = (n / 3, n % 3);
+    q.saturating_mul(64)
+        .saturating_add(if r == 2 { 11 } else { 0 })
+}
+
+/// The decompressed length a snappy payload declares, checked before anything is
+/// allocated for it: at most [`MAX_FRAME_SIZE`], and no more than its compressed
+/// bytes can produce.
+fn checked_decompress_len(data: &[u8]) -> Result<usize> {
+    let len = snap::raw::decompress_len(data)?;
+    if len > MAX_FRAME_SIZE {
+        return Err(RlpxError::PlainMessageTooLarge);
+    }
+    // decompress_len succeeded, so the preamble is complete.
+    let body = data.len() - snappy_preamble_len(data).unwrap_or(data.len());
+    let max = snappy_max_decoded_len(body);
+    if len > max {
+        return Err(RlpxError::SnappyImpossibleLength { declared: len, max });
+    }
+    Ok(len)
+}
+
+/// Some clients (ethereumjs, older geth) send their Disconnect uncompressed even when
+/// snappy is on. Its payload is a few bytes that are not valid snappy, so after a failed
+/// decompression a short one is taken as it is; every other message must decompress.
+fn raw_disconnect_allowed(code: u64, data: &[u8]) -> bool {
+    code == DISCONNECT_CODE && data.len() <= MAX_RAW_DISCONNECT
+}
+
+/// Length of the varint length preamble at the start of a snappy block, if it
+/// is complete (at most 5 bytes for a 32-bit length).
+fn snappy_preamble_len(data: &[u8]) -> Option<usize> {
+    data.iter()
+        .take(5)
+        .position(|b| b & 0x80 == 0)
+        .map(|i| i + 1)
+}
 
 /// AES-CTR with a 128-bit big-endian counter, in the key size that was given.
 enum AesCtr {
@@ -157,6 +231,9 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
+        // The previous frame is no longer needed; if it was large, its buffers go.
+        release_if_large(&mut self.buf);
+        release_if_large(&mut self.snappy_buf);
         let payload: &[u8] = if self.snappy {
             let max = snap::raw::max_compress_len(data.len());
             if self.snappy_buf.len() < max {
@@ -190,6 +267,7 @@ impl<H: MacHash> FrameEgress<H> {
         if content.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
+        release_if_large(&mut self.buf);
         Self::seal(
             &mut self.ctr,
             &mut self.mac,
@@ -198,6 +276,39 @@ impl<H: MacHash> FrameEgress<H> {
             |buf| buf.extend_from_slice(content),
         );
         Ok(())
+    }
+
+    /// Seals only a frame header announcing a body of `size` bytes and returns
+    /// it (header ciphertext ‖ header MAC, 32 bytes). A low-level hook for
+    /// tools and tests that play a hostile remote: the receiver authenticates
+    /// the header and then waits for `size` body bytes, whose MAC it can only
+    /// check once they have all arrived, so the caller may follow the header
+    /// with any bytes it likes. No body is sealed: after this, frames from
+    /// this half no longer make sense to the receiver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, MAX_FRAME_SIZE};
+    ///
+    /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// let mut wire = tx.encode_header(MAX_FRAME_SIZE).unwrap().to_vec();
+    /// wire.extend_from_slice(&[0; 100]); // 100 of the 16 MiB announced
+    /// assert!(rx.read_msg(&mut &wire[..]).unwrap_err().is_eof());
+    /// assert!(rx.buffer_capacity() < 1 << 20);
+    /// ```
+    pub fn encode_header(&mut self, size: usize) -> Result<[u8; 32]> {
+        if size > MAX_FRAME_SIZE {
+            return Err(RlpxError::PlainMessageTooLarge);
+        }
+        let mut out = [0u8; 32];
+        BigEndian::write_u24(&mut out[..3], size as u32);
+        out[3..6].copy_from_slice(&HEADER_DATA);
+        self.ctr.apply(&mut out[..16]);
+        let mac = self.mac.header(out[..16].try_into().expect("16 bytes"));
+        out[16..].copy_from_slice(&mac);
+        Ok(out)
     }
 
     /// Builds one frame in `buf`: header, header MAC, the `fsize` content
@@ -235,6 +346,10 @@ impl<H: MacHash> FrameEgress<H> {
 
     /// Encodes one message and writes the frame to `w` with a single
     /// `write_all`. Returns the wire size of the payload.
+    ///
+    /// Buffers that grew beyond [`RELEASE_ABOVE`] for this message are
+    /// released once it is written (whether or not the write succeeded), so
+    /// [`frame`](FrameEgress::frame) is then empty.
     pub fn write_msg<W: Write + ?Sized>(
         &mut self,
         w: &mut W,
@@ -242,8 +357,17 @@ impl<H: MacHash> FrameEgress<H> {
         data: &[u8],
     ) -> Result<usize> {
         let wire_size = self.encode(code, data)?;
-        w.write_all(&self.buf)?;
+        let written = w.write_all(&self.buf);
+        release_if_large(&mut self.buf);
+        release_if_large(&mut self.snappy_buf);
+        written?;
         Ok(wire_size)
+    }
+
+    /// Bytes of memory held by this half's buffers (frame and compression
+    /// buffer capacities); for tests and monitoring.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity() + self.snappy_buf.capacity()
     }
 }
 
@@ -274,6 +398,8 @@ pub struct FrameIngress<H: MacHash = KeccakMac> {
     snappy: bool,
     decoder: snap::raw::Decoder,
     snappy_buf: Vec<u8>,
+    /// Frames announcing a larger body are rejected after the header.
+    max_frame_size: usize,
 }
 
 impl<H: MacHash> FrameIngress<H> {
@@ -289,7 +415,43 @@ impl<H: MacHash> FrameIngress<H> {
             snappy: false,
             decoder: snap::raw::Decoder::new(),
             snappy_buf: Vec::new(),
+            max_frame_size: MAX_FRAME_SIZE,
         })
+    }
+
+    /// Limits the body size a frame header may announce (default and maximum
+    /// [`MAX_FRAME_SIZE`]). A frame announcing more fails with
+    /// [`RlpxError::FrameOverLimit`] as soon as its header is authenticated,
+    /// before any of its body is read or buffered. Before the devp2p Hello,
+    /// for example, nothing larger than a Hello may arrive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, RlpxError};
+    ///
+    /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
+    /// rx.set_max_frame_size(2048);
+    /// tx.encode(0x10, &[7; 4096]).unwrap();
+    /// // Only the header is given: the limit is checked before the body is awaited.
+    /// let err = rx.read_msg(&mut &tx.frame()[..32]).unwrap_err();
+    /// assert!(matches!(err, RlpxError::FrameOverLimit { size: 4097, limit: 2048 }));
+    /// ```
+    pub fn set_max_frame_size(&mut self, limit: usize) {
+        self.max_frame_size = limit.min(MAX_FRAME_SIZE);
+    }
+
+    /// The current frame body limit (see
+    /// [`set_max_frame_size`](FrameIngress::set_max_frame_size)).
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Bytes of memory held by this half's buffers (read and decompression
+    /// buffer capacities); for tests and monitoring.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity() + self.snappy_buf.capacity()
     }
 
     /// Turns snappy decompression of incoming payloads on or off.
@@ -322,13 +484,85 @@ impl<H: MacHash> FrameIngress<H> {
     /// Reads and decodes one message from `r`.
     ///
     /// Errors: [`RlpxError::BadHeaderMac`] / [`RlpxError::BadFrameMac`] for
-    /// authentication failures, [`RlpxError::InvalidMessageCode`],
-    /// [`RlpxError::Snappy`] and [`RlpxError::PlainMessageTooLarge`] (declared
-    /// decompressed size above [`MAX_FRAME_SIZE`], checked before allocating),
-    /// and I/O errors from `r` (end of stream is `UnexpectedEof`). A timeout
-    /// that hits before the first byte of a frame leaves the reader usable;
-    /// after any other error the stream is out of sync and must be dropped.
+    /// authentication failures, [`RlpxError::FrameOverLimit`] for a header
+    /// announcing more than [`max_frame_size`](FrameIngress::max_frame_size),
+    /// [`RlpxError::InvalidMessageCode`], [`RlpxError::Snappy`],
+    /// [`RlpxError::SnappyImpossibleLength`] and
+    /// [`RlpxError::PlainMessageTooLarge`] (declared decompressed size above
+    /// [`MAX_FRAME_SIZE`]; both length checks come before allocating), and I/O
+    /// errors from `r` (end of stream is `UnexpectedEof`). A timeout that hits
+    /// before the first byte of a frame leaves the reader usable; after any
+    /// other error the stream is out of sync and must be dropped.
+    ///
+    /// The read buffer grows only as bytes arrive, whatever size a header
+    /// announces, and buffers grown for a large message are released when the
+    /// next read starts.
     pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Msg<'_>> {
+        let (code, range) = self.read_frame(r)?;
+        let data = &self.buf[range.clone()];
+        let wire_size = data.len();
+        if !self.snappy {
+            return Ok(Msg {
+                code,
+                data,
+                wire_size,
+            });
+        }
+        let decompressed = checked_decompress_len(data).and_then(|len| {
+            if self.snappy_buf.len() < len {
+                self.snappy_buf.resize(len, 0);
+            }
+            Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
+        });
+        match decompressed {
+            Ok(n) => Ok(Msg {
+                code,
+                data: &self.snappy_buf[..n],
+                wire_size,
+            }),
+            Err(_) if raw_disconnect_allowed(code, data) => Ok(Msg {
+                code,
+                data: &self.buf[range],
+                wire_size,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`read_msg`](FrameIngress::read_msg), but the payload is returned in a vector
+    /// of its own: `(code, payload, wire size)`. A snappy payload is decompressed straight
+    /// into that vector, saving the copy out of the reader's buffer that an owned copy of
+    /// [`read_msg`](FrameIngress::read_msg)'s payload would need.
+    pub(crate) fn read_msg_owned<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<(u64, Vec<u8>, usize)> {
+        let (code, range) = self.read_frame(r)?;
+        let data = &self.buf[range];
+        let wire_size = data.len();
+        if !self.snappy {
+            return Ok((code, data.to_vec(), wire_size));
+        }
+        let decompressed = checked_decompress_len(data).and_then(|len| {
+            // The length is bounded by what the input can produce, so this allocation is
+            // backed by bytes that arrived.
+            let mut out = vec![0u8; len];
+            let n = self.decoder.decompress(data, &mut out)?;
+            out.truncate(n);
+            Ok(out)
+        });
+        match decompressed {
+            Ok(out) => Ok((code, out, wire_size)),
+            Err(_) if raw_disconnect_allowed(code, data) => Ok((code, data.to_vec(), wire_size)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads, authenticates and decrypts one frame; returns its message code and where
+    /// the (still compressed) payload lies in the read buffer.
+    fn read_frame<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<(u64, Range<usize>)> {
+        // The previous message (borrowed from these buffers) has been consumed.
+        self.release_excess();
         self.fill(r, 32)?;
         let h = self.start;
         let mut header = [0u8; 16];
@@ -339,6 +573,12 @@ impl<H: MacHash> FrameIngress<H> {
         }
         self.ctr.apply(&mut header);
         let fsize = BigEndian::read_u24(&header[..3]) as usize;
+        if fsize > self.max_frame_size {
+            return Err(RlpxError::FrameOverLimit {
+                size: fsize,
+                limit: self.max_frame_size,
+            });
+        }
         let rsize = padded(fsize);
 
         self.fill(r, 32 + rsize + 16)?;
@@ -353,41 +593,24 @@ impl<H: MacHash> FrameIngress<H> {
 
         let content = &self.buf[body_start..body_start + fsize];
         let (code, data) = rlp::split_uint64(content).map_err(RlpxError::InvalidMessageCode)?;
-        let wire_size = data.len();
-        if !self.snappy {
-            return Ok(Msg {
-                code,
-                data,
-                wire_size,
-            });
-        }
-        let decompressed = (|| {
-            let len = snap::raw::decompress_len(data)?;
-            if len > MAX_FRAME_SIZE {
-                return Err(RlpxError::PlainMessageTooLarge);
+        let data_start = body_start + fsize - data.len();
+        Ok((code, data_start..body_start + fsize))
+    }
+
+    /// Gives back memory grown for a large message: the read buffer returns to
+    /// its initial size (or to the unconsumed bytes, if more) and a large
+    /// decompression buffer is dropped. Nothing happens below
+    /// [`RELEASE_ABOVE`], so ordinary traffic never reallocates.
+    fn release_excess(&mut self) {
+        if self.buf.len() > RELEASE_ABOVE {
+            let keep = (self.end - self.start).max(INITIAL_READ_BUFFER);
+            if keep < self.buf.len() {
+                self.compact();
+                self.buf.truncate(keep);
+                self.buf.shrink_to_fit();
             }
-            if self.snappy_buf.len() < len {
-                self.snappy_buf.resize(len, 0);
-            }
-            Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
-        })();
-        match decompressed {
-            Ok(n) => Ok(Msg {
-                code,
-                data: &self.snappy_buf[..n],
-                wire_size,
-            }),
-            // Some clients (ethereumjs, older geth) send their Disconnect uncompressed even
-            // when snappy is on. Its payload is a few bytes that are not valid snappy, so
-            // after a failed decompression a short one is taken as it is; every other
-            // message must decompress.
-            Err(_) if code == DISCONNECT_CODE && data.len() <= MAX_RAW_DISCONNECT => Ok(Msg {
-                code,
-                data,
-                wire_size,
-            }),
-            Err(e) => Err(e),
         }
+        release_if_large(&mut self.snappy_buf);
     }
 
     /// Moves unconsumed bytes to the front of the buffer.
@@ -400,18 +623,27 @@ impl<H: MacHash> FrameIngress<H> {
     }
 
     /// Makes sure at least `need` unconsumed bytes are buffered, reading from
-    /// `r` as needed (possibly more than `need`).
+    /// `r` as needed (possibly more than `need`, up to the buffer's size).
+    ///
+    /// The buffer grows only when it is full of received bytes, and then at
+    /// most to twice its size (or by [`READ_GROWTH`]), never past what the
+    /// frame needs: memory follows the bytes that arrived, not the size a
+    /// header announced.
     fn fill<R: Read + ?Sized>(&mut self, r: &mut R, need: usize) -> Result<()> {
         if self.end - self.start >= need {
             return Ok(());
         }
         if self.buf.len() - self.start < need {
             self.compact();
-            if self.buf.len() < need {
-                self.buf.resize(need, 0);
-            }
         }
         while self.end - self.start < need {
+            if self.end == self.buf.len() {
+                let len = self.buf.len();
+                let grown = len
+                    .saturating_add(len.max(READ_GROWTH))
+                    .min(self.start + need);
+                self.buf.resize(grown, 0);
+            }
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
                 Ok(n) => self.end += n,
@@ -468,6 +700,34 @@ mod tests {
                 assert_eq!(m.data, &vec![n as u8; n as usize * 37][..]);
             }
             assert!(i.read_msg(&mut r).unwrap_err().is_eof());
+        }
+    }
+
+    #[test]
+    fn owned_reads_match_borrowed_reads() {
+        for snappy in [false, true] {
+            let (mut e, mut i) = pair(snappy);
+            let (mut e2, mut i2) = pair(snappy);
+            let mut wire = Vec::new();
+            let mut wire2 = Vec::new();
+            for n in 0..40u64 {
+                let data = vec![n as u8; n as usize * 301];
+                e.write_msg(&mut wire, n, &data).unwrap();
+                e2.write_msg(&mut wire2, n, &data).unwrap();
+            }
+            // An uncompressed Disconnect, accepted as it is with snappy on too.
+            e.encode_raw(&[0x01, 0xc1, 0x04]).unwrap();
+            wire.extend_from_slice(e.frame());
+            e2.encode_raw(&[0x01, 0xc1, 0x04]).unwrap();
+            wire2.extend_from_slice(e2.frame());
+            let (mut r, mut r2) = (&wire[..], &wire2[..]);
+            for _ in 0..41 {
+                let m = i.read_msg(&mut r).unwrap();
+                let (code, data, wire_size) = i2.read_msg_owned(&mut r2).unwrap();
+                assert_eq!((m.code, m.data, m.wire_size), (code, &data[..], wire_size));
+            }
+            // The owned path keeps no decompression buffer.
+            assert_eq!(i2.snappy_buf.capacity(), 0);
         }
     }
 

@@ -31,7 +31,9 @@ pub use conn::{
 };
 pub use enode::Enode;
 pub use error::{EnodeError, Result, RlpError, RlpxError};
-pub use frame::{session, FrameEgress, FrameIngress, Msg, MAX_FRAME_SIZE};
+pub use frame::{
+    session, snappy_max_decoded_len, FrameEgress, FrameIngress, Msg, MAX_FRAME_SIZE, RELEASE_ABOVE,
+};
 pub use handshake::{
     decode_ack, decode_auth, packet_body_size, AckMsg, AuthMsg, AuthReceived, Initiator, Recipient,
     Secrets, SessionParams, HANDSHAKE_VERSION, MAX_PACKET_SIZE,

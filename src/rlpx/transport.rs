@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::{Conn, ConnReader, ConnWriter, Enode, PublicKey, SecretKey, ShutdownHandle, Timeouts};
-use crate::transport::{reason_to_send, DISC_MSG, DISC_WRITE_TIMEOUT};
+use super::{
+    Conn, ConnReader, ConnWriter, Enode, PublicKey, RlpxError, SecretKey, ShutdownHandle, Timeouts,
+    MAX_FRAME_SIZE,
+};
+use crate::transport::{reason_to_send, BASE_PROTOCOL_MAX_MSG_SIZE, DISC_MSG, DISC_WRITE_TIMEOUT};
 use crate::{
     ConnFlags, ConnInfo, Error, Hello, Msg, MsgReader, MsgWriter, NodeId, Payload, Peer,
     PeerConfig, Protocol, Transport,
@@ -15,6 +18,12 @@ use crate::{
 
 /// The first devp2p version whose messages after Hello are snappy-compressed.
 pub const SNAPPY_PROTOCOL_VERSION: u64 = 5;
+
+/// The largest frame body accepted before the Hello: a Hello or Disconnect payload of
+/// [`BASE_PROTOCOL_MAX_MSG_SIZE`] bytes plus the longest RLP message code (9 bytes). A larger
+/// frame cannot carry an acceptable Hello, so it is refused on its header, before its body is
+/// read; payloads between 2 KiB and this are refused by the Hello check itself, as in geth.
+const HELLO_FRAME_LIMIT: usize = BASE_PROTOCOL_MAX_MSG_SIZE as usize + 9;
 
 /// An encrypted RLPx connection, ready to carry a [`Peer`].
 ///
@@ -26,8 +35,15 @@ pub const SNAPPY_PROTOCOL_VERSION: u64 = 5;
 ///
 /// Reads and writes may come from different threads at once (each direction has its own
 /// cipher and lock). Every message read or written is bounded by the read (30 s) and write
-/// (20 s) deadlines. Closing with a reason sends a Disconnect, waiting at most 1 s, then
-/// shuts the socket down, which wakes a reader blocked on another thread. The socket's file
+/// (20 s) deadlines; the whole Hello exchange by the handshake deadline (5 s by default). Before
+/// the Hello, a frame header announcing more than a Hello may hold (2 KiB) ends the connection
+/// before its body is read.
+///
+/// Closing with a reason first lets a write in flight finish (it is bounded by its own write
+/// deadline), then sends the Disconnect within 1 s, then shuts the socket down, which wakes a
+/// reader blocked on another thread; writes started after that fail with
+/// [`Error::ShuttingDown`]. After a failed write (the stream may end mid-frame) no Disconnect
+/// is attempted. The socket's file
 /// descriptor itself is released when the transport is dropped, i.e. when the last
 /// [`Peer`] handle (and the last protocol reader/writer) of its peer is gone.
 ///
@@ -59,6 +75,9 @@ pub struct RlpxTransport {
     writer: Mutex<ConnWriter>,
     shutdown: ShutdownHandle,
     closed: AtomicBool,
+    /// A write failed: the stream may have stopped mid-frame, so no Disconnect can follow.
+    write_failed: AtomicBool,
+    timeouts: Timeouts,
     remote_pubkey: PublicKey,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -105,6 +124,8 @@ impl RlpxTransport {
             writer: Mutex::new(writer),
             shutdown,
             closed: AtomicBool::new(false),
+            write_failed: AtomicBool::new(false),
+            timeouts,
             remote_pubkey,
             remote_addr,
             local_addr,
@@ -157,12 +178,44 @@ impl RlpxTransport {
     /// directions when their version is 5 or more. Errors as
     /// [`read_protocol_handshake`](crate::read_protocol_handshake): a Disconnect instead of a
     /// Hello gives its reason.
+    ///
+    /// The whole exchange is bounded by the handshake deadline ([`Timeouts::handshake`] as
+    /// given to [`handshake_with`](RlpxTransport::handshake_with), 5 s by default), not by the
+    /// per-message read and write deadlines: a remote that completed the encryption handshake
+    /// cannot hold a pending slot longer by withholding its Hello. (go-ethereum reads the
+    /// Hello under its 30 s frame read deadline; this is stricter.) While it runs, a frame
+    /// header announcing more than a Hello may hold fails at once with
+    /// [`Error::MessageTooBig`], before the body is read.
     pub fn protocol_handshake(&self, ours: &Hello) -> Result<Hello, Error> {
-        let theirs = crate::do_protocol_handshake(self, ours)?;
+        let hello_time = self.timeouts.handshake;
+        {
+            let mut r = self.reader.lock();
+            r.set_timeout(hello_time);
+            r.set_max_frame_size(HELLO_FRAME_LIMIT);
+        }
+        self.writer.lock().set_timeout(hello_time);
+        let result = crate::do_protocol_handshake(self, ours);
+        {
+            let mut r = self.reader.lock();
+            r.set_timeout(self.timeouts.read);
+            r.set_max_frame_size(MAX_FRAME_SIZE);
+        }
+        self.writer.lock().set_timeout(self.timeouts.write);
+        let theirs = result.map_err(|e| match e {
+            Error::Rlpx(RlpxError::FrameOverLimit { .. }) => Error::MessageTooBig,
+            e => e,
+        })?;
         let snappy = theirs.version >= SNAPPY_PROTOCOL_VERSION;
         self.reader.lock().set_snappy(snappy);
         self.writer.lock().set_snappy(snappy);
         Ok(theirs)
+    }
+
+    /// Bytes held by the connection's frame buffers (read and write side). They grow with
+    /// the messages carried and are given back after a large one; see
+    /// [`RELEASE_ABOVE`](super::RELEASE_ABOVE). Waits for a read or write in progress.
+    pub fn buffer_capacity(&self) -> usize {
+        self.reader.lock().buffer_capacity() + self.writer.lock().buffer_capacity()
     }
 
     /// A [`Peer`] over this connection, after the Hello exchange: the remote's identity comes
@@ -202,13 +255,13 @@ impl RlpxTransport {
 
 impl MsgReader for RlpxTransport {
     fn read_msg(&self) -> Result<Msg, Error> {
-        let mut reader = self.reader.lock();
-        let msg = reader.read_msg()?;
-        // The frame buffer is reused by the next read: the message gets its own copy.
+        // The frame buffer is reused by the next read, so the message gets a vector of its
+        // own; a snappy payload is decompressed straight into it (no second copy).
+        let (code, data, _wire_size) = self.reader.lock().read_msg_owned()?;
         Ok(Msg {
-            code: msg.code,
-            size: u32::try_from(msg.data.len()).unwrap_or(u32::MAX),
-            payload: Payload::new(msg.data.to_vec()),
+            code,
+            size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            payload: Payload::new(data),
             received_at: Instant::now(),
         })
     }
@@ -217,8 +270,25 @@ impl MsgReader for RlpxTransport {
 impl MsgWriter for RlpxTransport {
     fn write_msg(&self, mut msg: Msg) -> Result<(), Error> {
         let data = msg.payload.consume();
-        self.writer.lock().write_msg(msg.code, data)?;
-        Ok(())
+        let mut writer = self.writer.lock();
+        // Nothing may follow a Disconnect on the wire.
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        match writer.write_msg(msg.code, data) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Size errors are found before anything is written; anything else may
+                // have left part of a frame on the wire.
+                if !matches!(
+                    e,
+                    RlpxError::PlainMessageTooLarge | RlpxError::FrameTooLarge { .. }
+                ) {
+                    self.write_failed.store(true, Ordering::SeqCst);
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -228,11 +298,17 @@ impl Transport for RlpxTransport {
             return;
         }
         if let Some(reason) = reason_to_send(err) {
-            // A write in progress holds the lock for up to its own deadline; do not wait
-            // longer than the Disconnect itself may take.
-            if let Some(mut writer) = self.writer.try_lock_for(DISC_WRITE_TIMEOUT) {
-                writer.set_timeout(DISC_WRITE_TIMEOUT);
-                let _ = writer.write_msg(DISC_MSG, &reason.encode());
+            // A write in flight holds the lock until it finishes, which its own deadline
+            // bounds (the write deadline, or the handshake deadline during the Hello). As
+            // geth does, let it finish, so the remote gets the whole message and then the
+            // reason; writes arriving from now on fail at once. The margin only guards the
+            // bound itself.
+            let in_flight = self.timeouts.write.max(self.timeouts.handshake) + DISC_WRITE_TIMEOUT;
+            if let Some(mut writer) = self.writer.try_lock_for(in_flight) {
+                if !self.write_failed.load(Ordering::SeqCst) {
+                    writer.set_timeout(DISC_WRITE_TIMEOUT);
+                    let _ = writer.write_msg(DISC_MSG, &reason.encode());
+                }
                 // Hold the writer until the socket is shut: nothing may follow the
                 // Disconnect on the wire.
                 let _ = self.shutdown.shutdown();
