@@ -7,3 +7,4 @@
 #[path = "../server_common/mod.rs"]
 mod server_common;
 mod support;
+mod thread_budget;
