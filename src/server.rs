@@ -315,7 +315,9 @@ struct Inner {
 ///    (failure: `rlpx enc error: ...`);
 /// 2. the first checks: too many peers, too many inbound peers
 ///    ([`ServerConfig::max_inbound_conns`]), both [`DiscReason::TOO_MANY_PEERS`] and waived for
-///    trusted nodes; [`DiscReason::ALREADY_CONNECTED`]; [`DiscReason::SELF`];
+///    trusted nodes; the thread budget ([`ServerConfig::max_threads`], also
+///    [`DiscReason::TOO_MANY_PEERS`], for trusted nodes too); [`DiscReason::ALREADY_CONNECTED`];
+///    [`DiscReason::SELF`];
 /// 3. the Hello exchange (failure: `rlpx proto error: ...`, except that a Disconnect the
 ///    remote sent instead of its Hello is reported as its reason);
 /// 4. the Hello's key must be the one the handshake proved
@@ -445,7 +447,14 @@ impl Server {
         };
         st.phase = Phase::Running;
         st.reserve_counted = inner.config.setup_reserve();
-        PROCESS_THREADS.lock().used += st.reserve_counted;
+        {
+            let mut process = PROCESS_THREADS.lock();
+            process.used += st.reserve_counted;
+            // Computed before the first peer, from what the process holds now.
+            if inner.config.max_threads.is_none() {
+                process.budget();
+            }
+        }
         let mut spawned = Ok(());
         if let Some(listener) = listener {
             let me = inner.clone();
@@ -621,8 +630,9 @@ impl Server {
     }
 
     /// Subscribes to the peers' events: `add` when a peer starts running, `drop` (with the
-    /// error text) when it has ended, and with [`ServerConfig::enable_msg_events`] a `msgsend` or
-    /// `msgrecv` per protocol message.
+    /// error text) when it has ended and left [`Server::peers`] (a subscriber never finds a
+    /// dropped peer listed), and with [`ServerConfig::enable_msg_events`] a `msgsend` or
+    /// `msgrecv` per protocol message, between the two.
     pub fn subscribe_events(&self) -> Receiver<PeerEvent> {
         self.inner.feed.subscribe()
     }
