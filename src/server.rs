@@ -451,8 +451,16 @@ impl Server {
             let mut process = PROCESS_THREADS.lock();
             process.used += st.reserve_counted;
             // Computed before the first peer, from what the process holds now.
-            if inner.config.max_threads.is_none() {
-                process.budget();
+            match inner.config.max_threads {
+                None => {
+                    process.budget();
+                }
+                Some(max) if max < st.reserve_counted + peer_threads(1) => warn!(
+                    "max_threads {max} leaves no room for a peer: {} threads are kept for \
+                     handshakes (max_pending_peers when listening, and again when dialing)",
+                    st.reserve_counted
+                ),
+                Some(_) => {}
             }
         }
         let mut spawned = Ok(());

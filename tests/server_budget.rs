@@ -26,6 +26,21 @@ fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// The soft limit on open descriptors (`ulimit -n`).
+fn fd_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Connects, runs the encryption handshake and the Hello exchange, and waits for the
 /// greeting (accepted: the connection is returned) or a Disconnect (its reason).
 fn attempt(addr: SocketAddr, server: &PublicKey) -> Result<Conn<TcpStream>, DiscReason> {
@@ -69,6 +84,12 @@ fn five_thousand_attempts_against_max_peers_100000() {
     // Kept for handshakes: a pending slot each for accepting and for dialing.
     let reserve = 2 * DEFAULT_MAX_PENDING_PEERS;
     let fit = (budget.saturating_sub(reserve) / THREADS_PER_PEER).min(ATTEMPTS);
+    // Each accepted connection holds one descriptor here and three in the server.
+    let fds_needed = running.1 + 4 * fit + 64;
+    assert!(
+        fd_limit() >= fds_needed,
+        "this test needs `ulimit -n {fds_needed}` or more for {fit} peers"
+    );
     let addr = server.local_addr().unwrap();
     let key = server.public_key();
 
