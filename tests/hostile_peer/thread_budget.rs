@@ -11,6 +11,37 @@ use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// Threads of this process whose name starts with one of `prefixes`. The process's whole
+/// count also moves with the test harness's own threads, which come and go as the other
+/// tests of this binary start and finish.
+fn threads_named(prefixes: &[&str]) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .filter(|c| prefixes.iter().any(|p| c.starts_with(p)))
+        .count()
+}
+
+/// Threads the servers and their peers run.
+const SERVER: &[&str] = &["server-", "peer-", "proto-"];
+/// Threads of connections and peers (not the servers' own loops).
+const CONNECTIONS: &[&str] = &["server-conn", "server-dial", "peer-", "proto-"];
+
+/// Waits (bounded) until no thread named with `prefixes` runs and the descriptors are back
+/// to `fds`.
+fn wait_back(prefixes: &[&str], fds: usize) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    while threads_named(prefixes) > 0 || fd_count() > fds {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "threads and fds not back to 0 and {fds}: {} and {}",
+            threads_named(prefixes),
+            fd_count()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The memory mappings of this process (a thread stack that was never joined keeps two).
 fn map_count() -> usize {
     std::fs::read_to_string("/proc/self/maps")
@@ -22,7 +53,7 @@ fn map_count() -> usize {
 #[test]
 fn trusted_peers_past_the_budget_are_refused() {
     let _g = serial();
-    let before = Usage::now();
+    let fds = fd_count();
     // One protocol: 4 threads a peer. Two pending slots kept in reserve, 3 peers fit.
     let keys: Vec<SecretKey> = (0..5).map(|_| SecretKey::random()).collect();
     let mut config = test_config("budget", vec![discard()]);
@@ -68,18 +99,18 @@ fn trusted_peers_past_the_budget_are_refused() {
     server.stop();
     drop(server);
     drop(events);
-    before.wait_back(LIMIT);
+    wait_back(SERVER, fds);
 }
 
 #[test]
 fn ended_connection_threads_are_joined_without_a_new_connection() {
     let _g = serial();
-    let before = Usage::now();
+    let fds = fd_count();
     let mut config = test_config("reaper", vec![discard()]);
     config.no_dial = true;
     config.max_peers = 100;
     let server = started(config);
-    let running = Usage::now();
+    let running_fds = fd_count();
     let caps = || vec![Cap::new("discard", 1)];
     let round = |n: usize| {
         let clients: Vec<_> = (0..n)
@@ -88,7 +119,7 @@ fn ended_connection_threads_are_joined_without_a_new_connection() {
         wait_until("peers up", LIMIT, || server.peer_count() == n);
         drop(clients);
         wait_until("peers gone", LIMIT, || server.peer_count() == 0);
-        running.wait_back(LIMIT);
+        wait_back(CONNECTIONS, running_fds);
     };
     // A first round fills the C library's cache of thread stacks and its heap arenas, which
     // stay mapped for the life of the process.
@@ -108,5 +139,5 @@ fn ended_connection_threads_are_joined_without_a_new_connection() {
     }
     server.stop();
     drop(server);
-    before.wait_back(LIMIT);
+    wait_back(SERVER, fds);
 }
