@@ -30,7 +30,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
-use log::{debug, trace, warn};
+use log::{debug, info, trace, warn};
 use parking_lot::Mutex;
 
 mod budget;
@@ -121,7 +121,7 @@ pub struct ServerConfig {
     /// limit at which a new thread aborts it.
     ///
     /// `None` (the default): a budget computed from the machine's limits when the first
-    /// server of the process needs it, shared by all the servers of the process (see
+    /// server of the process starts, shared by all the servers of the process (see
     /// [`Server::thread_budget`] and [`defaults`](crate::defaults)).
     pub max_threads: Option<usize>,
     /// Time allowed for the TCP connect of a dial. Default 15 s.
@@ -713,7 +713,8 @@ impl Server {
 
     /// The thread budget this server's connections are held to: [`ServerConfig::max_threads`]
     /// when set, else the budget computed from the machine for all the servers of the
-    /// process (computed on the first call that needs it; see [`defaults`](crate::defaults)).
+    /// process (computed when the first of them starts, or by this call if none has; see
+    /// [`defaults`](crate::defaults)).
     ///
     /// # Examples
     ///
@@ -944,7 +945,7 @@ impl Inner {
             None => (process.used, process.budget()),
         };
         if used <= limit / 10 * 9 && self.budget_warned.swap(false, Ordering::SeqCst) {
-            warn!("thread budget recovered: {used} of {limit} threads in use");
+            info!("thread budget recovered: {used} of {limit} threads in use");
         }
     }
 
