@@ -1,7 +1,7 @@
 //! 5,000 connection attempts against `max_peers` 100,000 and the thread budget computed
 //! from the machine: the process stays alive, every connection past the budget is refused
-//! with "too many peers", and once the clients have gone the threads and descriptors are
-//! back. In its own process: it starts as many threads as the budget allows (about 12,000
+//! with "too many peers" (logged once, and its recovery once), and once the clients have
+//! gone the threads and descriptors are back. In its own process: it starts as many threads as the budget allows (about 12,000
 //! on a machine with `vm.max_map_count` 65,530).
 //!
 //! One client thread connects, completes the handshake and Hello, and holds each accepted
@@ -11,6 +11,7 @@
 mod server_common;
 
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use devp2p_peer::rlpx::{Conn, PublicKey, SecretKey};
@@ -21,6 +22,35 @@ const ATTEMPTS: usize = 5_000;
 /// One protocol: supervisor, reader, pinger and the protocol.
 const THREADS_PER_PEER: usize = 4;
 const LIMIT: Duration = Duration::from_secs(120);
+
+/// Counts the server's log lines about the budget.
+struct BudgetLog {
+    reached: AtomicUsize,
+    recovered: AtomicUsize,
+}
+
+impl log::Log for BudgetLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let text = record.args().to_string();
+        if record.level() == log::Level::Warn && text.starts_with("thread budget reached") {
+            self.reached.fetch_add(1, Ordering::SeqCst);
+        }
+        if text.starts_with("thread budget recovered") {
+            self.recovered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOG: BudgetLog = BudgetLog {
+    reached: AtomicUsize::new(0),
+    recovered: AtomicUsize::new(0),
+};
 
 fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -75,6 +105,8 @@ fn attempt(addr: SocketAddr, server: &PublicKey) -> Result<Conn<TcpStream>, Disc
 
 #[test]
 fn five_thousand_attempts_against_max_peers_100000() {
+    log::set_logger(&LOG).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
     let initial = (thread_count(), fd_count());
     let mut config = test_config("srv", vec![greeter()]);
     config.max_peers = 100_000;
@@ -121,6 +153,9 @@ fn five_thousand_attempts_against_max_peers_100000() {
     assert_eq!(refused, ATTEMPTS - fit);
     assert_eq!(server.peer_count(), fit);
     assert!(peak.0 >= running.0 + fit * THREADS_PER_PEER);
+    // Logged once, however many were refused.
+    let warned = usize::from(refused > 0);
+    assert_eq!(LOG.reached.load(Ordering::SeqCst), warned);
 
     // The clients leave: every peer's threads and descriptors go, without a new connection.
     let start = Instant::now();
@@ -130,10 +165,12 @@ fn five_thousand_attempts_against_max_peers_100000() {
         thread_count() <= running.0 && fd_count() <= running.1
     });
     println!("all gone in {:?}", start.elapsed());
+    assert_eq!(LOG.recovered.load(Ordering::SeqCst), warned);
     // There is room again.
     let again = attempt(addr, &key).expect("accepted once the others left");
     drop(again);
     wait_until("peer gone", LIMIT, || server.peer_count() == 0);
+    assert_eq!(LOG.reached.load(Ordering::SeqCst), warned);
 
     server.stop();
     drop(server);
