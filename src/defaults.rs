@@ -35,3 +35,43 @@
 //! | Redial back-off | 1 s, doubling to 35 s | [`DEFAULT_REDIAL_BACKOFF`](crate::DEFAULT_REDIAL_BACKOFF), [`DEFAULT_MAX_REDIAL_BACKOFF`](crate::DEFAULT_MAX_REDIAL_BACKOFF) | A static node that is down is retried without hammering it; 35 s is geth's dial-history expiry. |
 //! | Inbound throttle | 30 s per IP | [`INBOUND_THROTTLE_TIME`](crate::INBOUND_THROTTLE_TIME) | One inbound attempt per remote IP per 30 s, for public addresses only (loopback and LAN peers are never throttled). |
 //! | Accept errors | back off 200 ms | server | A temporary error (out of file descriptors) must not spin the accept loop. |
+//! | Dials in their setup at once | pending handshakes (50) | server | geth's active-dial limit; the thread budget keeps a thread for each. |
+//! | Thread budget | computed from the machine (≈ 12,200 threads with `vm.max_map_count` 65,530) | [`ServerConfig::max_threads`](crate::ServerConfig::max_threads), [`Server::thread_budget`](crate::Server::thread_budget) | See *Threads* below. Past it a connection is refused with "too many peers", trusted or not, logged once (again after the threads in use fall below nine tenths of it). |
+//! | Setup reserve | 50 threads when listening, 50 more when dialing | server | One per pending-handshake slot and per concurrent dial, taken from the budget before peers, so a refusal always has a thread to run its handshake and send its reason. |
+//! | Connection threads | joined as they end | server | Each connection thread's last act tells the server's run loop, which joins it at once: an ended connection keeps no stack or mapping. |
+//! | Peer events | `add` before the peer runs, `drop` after it left [`Server::peers`](crate::Server::peers) | [`Server::subscribe_events`](crate::Server::subscribe_events) | geth's order: a subscriber never finds a dropped peer listed. Message events, when on, come between the two. |
+//!
+//! # Threads
+//!
+//! Every peer runs on threads: the connection thread that set it up and then supervises it
+//! ([`Peer::run`](crate::Peer::run)), a reader, a pinger and one per running protocol, so
+//! **3 + one per protocol**: 4 for a single protocol, 5 for eth and snap. The server adds
+//! its accept loop and its run loop (dials, joining ended connections), and one thread per
+//! handshake in progress.
+//!
+//! Every Rust thread takes **4 memory mappings** (its stack and guard page, and std's
+//! signal stack and guard page), so a peer takes **4 × its threads**: 16 for one protocol,
+//! 20 for two. When a process reaches `vm.max_map_count` (65,530 by default on Linux), a
+//! new thread does not fail to spawn: it aborts the whole process from inside std. Memory
+//! does not bind first: an idle thread costs about 31 KiB (10 KiB resident, 16 KiB kernel
+//! stack, 5 KiB kernel objects), an idle peer about 160 KiB.
+//!
+//! The budget is computed once per process, when the first server starts, as the lower of:
+//!
+//! - three quarters of the mappings still free (`vm.max_map_count` less the lines of
+//!   `/proc/self/maps`), divided by 4; the last quarter is left for memory (heap arenas,
+//!   and every buffer of 128 KiB or more is a mapping of its own);
+//! - half of what the lowest of `kernel.threads-max`, `kernel.pid_max` and `RLIMIT_NPROC`
+//!   (from `/proc/self/limits`; not for root, where it is not enforced) leaves above the
+//!   machine's tasks (the fourth field of `/proc/loadavg`): thread and process-ID limits
+//!   are shared with every other process, so half is left to them;
+//! - 4,096 threads where none of these can be read.
+//!
+//! On a machine with `vm.max_map_count` 65,530 and `kernel.pid_max` 32,768 that is about
+//! 12,200 threads: about 3,000 peers of one protocol (well under the 4,090 at which the
+//! process aborted before there was a budget). The servers of one process share the
+//! computed budget. Threads the application starts itself are not counted beyond that
+//! margin; an application that starts many should set
+//! [`ServerConfig::max_threads`](crate::ServerConfig::max_threads), which replaces the
+//! computed budget for that server. Raising `vm.max_map_count`
+//! (`sysctl vm.max_map_count=262144`) and `kernel.pid_max` raises the computed budget.

@@ -92,6 +92,9 @@ impl PeerEvent {
 #[derive(Clone, Default)]
 pub struct EventFeed {
     subscribers: Arc<Mutex<Vec<Sender<PeerEvent>>>>,
+    /// Set on a view made by [`EventFeed::messages_only`]: `add` and `drop` sent through
+    /// it are dropped.
+    messages_only: bool,
 }
 
 impl EventFeed {
@@ -113,9 +116,23 @@ impl EventFeed {
         self.subscribers.lock().len()
     }
 
+    /// The same feed (same subscribers), except that `add` and `drop` events sent through
+    /// this handle are not delivered: for a peer whose membership events are published by
+    /// its server, which orders them with its peer set.
+    #[cfg_attr(not(feature = "rlpx"), allow(dead_code))]
+    pub(crate) fn messages_only(&self) -> EventFeed {
+        EventFeed {
+            subscribers: self.subscribers.clone(),
+            messages_only: true,
+        }
+    }
+
     /// Sends `event` to every subscriber and returns how many got it. Subscribers that
     /// dropped their receiver are removed.
     pub fn send(&self, event: PeerEvent) -> usize {
+        if self.messages_only && matches!(event.kind, PeerEventType::Add | PeerEventType::Drop) {
+            return 0;
+        }
         let mut subs = self.subscribers.lock();
         subs.retain(|s| s.send(event.clone()).is_ok());
         subs.len()
@@ -192,5 +209,28 @@ impl<T: MsgWriter> MsgWriter for MsgEventer<T> {
         self.feed
             .send(self.event(PeerEventType::MsgSend, code, size));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_only_view() {
+        let feed = EventFeed::new();
+        let events = feed.subscribe();
+        let view = feed.messages_only();
+        let id = NodeId([7; 32]);
+        assert_eq!(view.send(PeerEvent::new(PeerEventType::Add, id)), 0);
+        assert_eq!(view.send(PeerEvent::new(PeerEventType::Drop, id)), 0);
+        assert_eq!(view.send(PeerEvent::new(PeerEventType::MsgSend, id)), 1);
+        assert_eq!(feed.send(PeerEvent::new(PeerEventType::Drop, id)), 1);
+        let kinds: Vec<PeerEventType> = events.try_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [PeerEventType::MsgSend, PeerEventType::Drop]);
+        // A subscriber of the view is a subscriber of the feed.
+        let late = view.subscribe();
+        feed.send(PeerEvent::new(PeerEventType::Add, id));
+        assert_eq!(late.try_recv().unwrap().kind, PeerEventType::Add);
     }
 }

@@ -5,10 +5,15 @@
 //!
 //! - `server-accept` waits for a free pending-handshake slot, accepts one connection and
 //!   hands it to a new `server-conn` thread.
-//! - `server-dial` keeps the static nodes connected: it starts a `server-dial` connection
-//!   thread per attempt and schedules redials with back-off.
+//! - `server-run` keeps the static nodes connected (unless [`ServerConfig::no_dial`]): it
+//!   starts a `server-dial` connection thread per attempt and schedules redials with
+//!   back-off. It also joins every connection thread as soon as it ends.
 //! - each connection thread does the whole setup (encryption handshake, checks, Hello,
 //!   checks again) and then runs the peer with [`Peer::run`] on that same thread.
+//!
+//! The threads of the peers are counted against a thread budget (see
+//! [`ServerConfig::max_threads`] and the `budget` module): past it, a connection is refused
+//! with "too many peers" rather than risk a thread that cannot start.
 //!
 //! The shared state (peers by ID, inbound count, trusted and static sets, sockets of
 //! handshakes in progress, thread handles) sits behind one mutex. Each checkpoint is
@@ -25,13 +30,18 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
-use log::{debug, trace, warn};
+use log::{debug, info, trace, warn};
 use parking_lot::Mutex;
+
+mod budget;
+
+use budget::{peer_threads, PROCESS_THREADS};
 
 use crate::rlpx::{Enode, PublicKey, RlpxTransport, SecretKey, Timeouts};
 use crate::{
-    count_matching_protocols, ConnFlags, ConnInfo, DiscReason, Error, EventFeed, Hello, NodeId,
-    Peer, PeerConfig, PeerEvent, PeerEventType, PeerInfo, Protocol, Transport, PING_INTERVAL,
+    count_matching_protocols, match_protocols, ConnFlags, ConnInfo, DiscReason, Error, EventFeed,
+    Hello, NodeId, Peer, PeerConfig, PeerEvent, PeerEventType, PeerInfo, Protocol, Transport,
+    PING_INTERVAL,
 };
 
 /// Default number of connections that may be in their handshake at once (accept slots).
@@ -103,6 +113,17 @@ pub struct ServerConfig {
     /// Stack size of the connection threads and of the threads each peer starts; `None` (the
     /// default) uses the platform's default.
     pub stack_size: Option<usize>,
+    /// The most threads the server's connections may use together: every thread of every
+    /// peer (3 and one per running protocol, see [`defaults`](crate::defaults)) plus, kept in
+    /// reserve for handshakes, [`ServerConfig::max_pending_peers`] when listening and as
+    /// many again when dialing. A connection whose peer would go past it is refused with
+    /// [`DiscReason::TOO_MANY_PEERS`], trusted or not, so that the process never reaches a
+    /// limit at which a new thread aborts it.
+    ///
+    /// `None` (the default): a budget computed from the machine's limits when the first
+    /// server of the process starts, shared by all the servers of the process (see
+    /// [`Server::thread_budget`] and [`defaults`](crate::defaults)).
+    pub max_threads: Option<usize>,
     /// Time allowed for the TCP connect of a dial. Default 15 s.
     pub dial_timeout: Duration,
     /// Time allowed for the whole RLPx encryption handshake. Default 5 s.
@@ -135,6 +156,7 @@ impl ServerConfig {
             no_dial: false,
             enable_msg_events: false,
             stack_size: None,
+            max_threads: None,
             dial_timeout: DEFAULT_DIAL_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             inbound_throttle: INBOUND_THROTTLE_TIME,
@@ -170,6 +192,14 @@ impl ServerConfig {
             self.max_pending_peers
         }
     }
+
+    /// Threads kept for connections in their setup: one per pending slot when listening,
+    /// and as many for dials (at most that many run at once).
+    fn setup_reserve(&self) -> usize {
+        let listening = usize::from(self.listen_addr.is_some());
+        let dialing = usize::from(!self.no_dial);
+        self.pending_slots() * (listening + dialing)
+    }
 }
 
 impl fmt::Debug for ServerConfig {
@@ -185,6 +215,7 @@ impl fmt::Debug for ServerConfig {
             .field("trusted_nodes", &self.trusted_nodes.len())
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
+            .field("max_threads", &self.max_threads)
             .finish_non_exhaustive()
     }
 }
@@ -217,6 +248,8 @@ enum Phase {
 /// A running peer and the signal that its thread has removed it from the map.
 struct PeerEntry {
     peer: Peer,
+    /// Threads the peer counts against the budget.
+    threads: usize,
     /// Disconnected (its sender dropped) once the peer is gone from the map.
     done: Receiver<()>,
 }
@@ -236,8 +269,13 @@ struct State {
     next_conn: u64,
     /// The accept and dial loops.
     service_threads: Vec<JoinHandle<()>>,
-    /// Connection threads (inbound and dialed).
-    conn_threads: Vec<JoinHandle<()>>,
+    /// Connection threads (inbound and dialed), by thread number.
+    conn_threads: HashMap<u64, JoinHandle<()>>,
+    next_thread: u64,
+    /// Threads of the running peers ([`PeerEntry::threads`] summed).
+    peer_threads: usize,
+    /// Threads this server counts in [`PROCESS_THREADS`] for its setup reserve.
+    reserve_counted: usize,
     /// Inbound IPs and when each may try again.
     inbound_history: HashMap<IpAddr, Instant>,
 }
@@ -247,6 +285,8 @@ enum DialerMsg {
     Wake,
     /// A dial of a static node ended; `ran` tells whether it became a peer.
     Done { id: NodeId, ran: bool },
+    /// Connection thread number `.0` has ended: join it.
+    Ended(u64),
 }
 
 struct Inner {
@@ -257,6 +297,9 @@ struct Inner {
     state: Mutex<State>,
     /// Set once `stop` begins; read by loops that cannot wait on a channel.
     stopping: AtomicBool,
+    /// Set when a refusal for the thread budget has been logged; cleared once the threads
+    /// in use are back below nine tenths of the budget.
+    budget_warned: AtomicBool,
     quit_tx: Mutex<Option<Sender<()>>>,
     quit_rx: Receiver<()>,
     dial_tx: Sender<DialerMsg>,
@@ -272,7 +315,9 @@ struct Inner {
 ///    (failure: `rlpx enc error: ...`);
 /// 2. the first checks: too many peers, too many inbound peers
 ///    ([`ServerConfig::max_inbound_conns`]), both [`DiscReason::TOO_MANY_PEERS`] and waived for
-///    trusted nodes; [`DiscReason::ALREADY_CONNECTED`]; [`DiscReason::SELF`];
+///    trusted nodes; the thread budget ([`ServerConfig::max_threads`], also
+///    [`DiscReason::TOO_MANY_PEERS`], for trusted nodes too); [`DiscReason::ALREADY_CONNECTED`];
+///    [`DiscReason::SELF`];
 /// 3. the Hello exchange (failure: `rlpx proto error: ...`, except that a Disconnect the
 ///    remote sent instead of its Hello is reported as its reason);
 /// 4. the Hello's key must be the one the handshake proved
@@ -359,11 +404,15 @@ impl Server {
                     handshakes: HashMap::new(),
                     next_conn: 0,
                     service_threads: Vec::new(),
-                    conn_threads: Vec::new(),
+                    conn_threads: HashMap::new(),
+                    next_thread: 0,
+                    peer_threads: 0,
+                    reserve_counted: 0,
                     inbound_history: HashMap::new(),
                 }),
                 config,
                 stopping: AtomicBool::new(false),
+                budget_warned: AtomicBool::new(false),
                 quit_tx: Mutex::new(Some(quit_tx)),
                 quit_rx,
                 dial_tx,
@@ -397,6 +446,23 @@ impl Server {
             None => None,
         };
         st.phase = Phase::Running;
+        st.reserve_counted = inner.config.setup_reserve();
+        {
+            let mut process = PROCESS_THREADS.lock();
+            process.used += st.reserve_counted;
+            // Computed before the first peer, from what the process holds now.
+            match inner.config.max_threads {
+                None => {
+                    process.budget();
+                }
+                Some(max) if max < st.reserve_counted + peer_threads(1) => warn!(
+                    "max_threads {max} leaves no room for a peer: {} threads are kept for \
+                     handshakes (max_pending_peers when listening, and again when dialing)",
+                    st.reserve_counted
+                ),
+                Some(_) => {}
+            }
+        }
         let mut spawned = Ok(());
         if let Some(listener) = listener {
             let me = inner.clone();
@@ -405,9 +471,9 @@ impl Server {
                 Err(e) => spawned = Err(e),
             }
         }
-        if spawned.is_ok() && !inner.config.no_dial {
+        if spawned.is_ok() {
             let me = inner.clone();
-            match spawn_named("server-dialer", None, move || me.dial_loop()) {
+            match spawn_named("server-run", None, move || me.run_loop()) {
                 Ok(h) => st.service_threads.push(h),
                 Err(e) => spawned = Err(e),
             }
@@ -465,10 +531,12 @@ impl Server {
             if threads.is_empty() {
                 break;
             }
-            for h in threads {
+            for h in threads.into_values() {
                 let _ = h.join();
             }
         }
+        let reserve = std::mem::take(&mut inner.state.lock().reserve_counted);
+        PROCESS_THREADS.lock().used -= reserve;
         debug!("server stopped: {}", inner.self_id.terminal_string());
     }
 
@@ -570,8 +638,9 @@ impl Server {
     }
 
     /// Subscribes to the peers' events: `add` when a peer starts running, `drop` (with the
-    /// error text) when it has ended, and with [`ServerConfig::enable_msg_events`] a `msgsend` or
-    /// `msgrecv` per protocol message.
+    /// error text) when it has ended and left [`Server::peers`] (a subscriber never finds a
+    /// dropped peer listed), and with [`ServerConfig::enable_msg_events`] a `msgsend` or
+    /// `msgrecv` per protocol message, between the two.
     pub fn subscribe_events(&self) -> Receiver<PeerEvent> {
         self.inner.feed.subscribe()
     }
@@ -640,6 +709,32 @@ impl Server {
     /// The configuration the server was built with.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The thread budget this server's connections are held to: [`ServerConfig::max_threads`]
+    /// when set, else the budget computed from the machine for all the servers of the
+    /// process (computed when the first of them starts, or by this call if none has; see
+    /// [`defaults`](crate::defaults)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::rlpx::SecretKey;
+    /// use devp2p_peer::{Server, ServerConfig};
+    ///
+    /// let mut config = ServerConfig::new(SecretKey::random());
+    /// config.max_threads = Some(400);
+    /// assert_eq!(Server::new(config).thread_budget(), 400);
+    ///
+    /// // Computed from vm.max_map_count, the thread and process-ID limits and what is in use.
+    /// let computed = Server::new(ServerConfig::new(SecretKey::random())).thread_budget();
+    /// assert!(computed > 0);
+    /// ```
+    pub fn thread_budget(&self) -> usize {
+        match self.inner.config.max_threads {
+            Some(max) => max,
+            None => PROCESS_THREADS.lock().budget(),
+        }
     }
 }
 
@@ -748,6 +843,16 @@ impl Drop for Slot {
     }
 }
 
+/// Reports the end of connection thread number `.1` to the run loop when dropped, as the
+/// thread's last act.
+struct Ended(Sender<DialerMsg>, u64);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let _ = self.0.send(DialerMsg::Ended(self.1));
+    }
+}
+
 /// Removes a connection's socket from the handshakes in progress when dropped.
 struct HandshakeReg<'a> {
     inner: &'a Inner,
@@ -761,6 +866,8 @@ impl Drop for HandshakeReg<'_> {
 }
 
 impl Inner {
+    /// Starts a connection thread. Its last act is to tell the run loop, which joins it at
+    /// once, so an ended connection holds no stack or mapping.
     fn spawn_conn<F>(&self, name: &str, f: F) -> Result<(), Error>
     where
         F: FnOnce() + Send + 'static,
@@ -769,17 +876,16 @@ impl Inner {
         if st.phase != Phase::Running {
             return Err(server_stopped());
         }
-        // Join the threads that have ended, so the list does not grow without bound.
-        let (ended, running): (Vec<_>, Vec<_>) = std::mem::take(&mut st.conn_threads)
-            .into_iter()
-            .partition(|h| h.is_finished());
-        st.conn_threads = running;
-        let h = spawn_named(name, self.config.stack_size, f)?;
-        st.conn_threads.push(h);
-        drop(st);
-        for h in ended {
-            let _ = h.join();
-        }
+        let id = st.next_thread;
+        st.next_thread += 1;
+        let ended = Ended(self.dial_tx.clone(), id);
+        // Inserted under the lock the run loop takes to join it, so the handle is there
+        // before the end is handled.
+        let h = spawn_named(name, self.config.stack_size, move || {
+            let _ended = ended;
+            f();
+        })?;
+        st.conn_threads.insert(id, h);
         Ok(())
     }
 
@@ -787,21 +893,72 @@ impl Inner {
         PeerConfig {
             ping_interval: self.config.ping_interval,
             stack_size: self.config.stack_size,
+            // The server publishes `add` and `drop` itself, around the peer's membership.
             events: if self.config.enable_msg_events {
-                Some(self.feed.clone())
+                Some(self.feed.messages_only())
             } else {
                 None
             },
         }
     }
 
+    /// Whether a peer of `threads` threads fits the thread budget; refused with too many
+    /// peers if not, trusted or not. Logged once until the threads in use recover.
+    fn check_thread_budget(&self, st: &State, threads: usize) -> Result<(), DiscReason> {
+        let (used, limit) = match self.config.max_threads {
+            Some(max) => (
+                st.peer_threads,
+                max.saturating_sub(self.config.setup_reserve()),
+            ),
+            None => {
+                let mut process = PROCESS_THREADS.lock();
+                (process.used, process.budget())
+            }
+        };
+        if used + threads <= limit {
+            return Ok(());
+        }
+        if !self.budget_warned.swap(true, Ordering::SeqCst) {
+            warn!(
+                "thread budget reached ({used} of {limit} threads in use, a peer needs \
+                 {threads}): refusing peers with \"too many peers\" until threads are freed"
+            );
+        }
+        Err(DiscReason::TOO_MANY_PEERS)
+    }
+
+    /// Counts a peer's threads in (`add`) or out.
+    fn count_peer_threads(&self, st: &mut State, threads: usize, add: bool) {
+        let mut process = PROCESS_THREADS.lock();
+        if add {
+            st.peer_threads += threads;
+            process.used += threads;
+            return;
+        }
+        st.peer_threads -= threads;
+        process.used -= threads;
+        let (used, limit) = match self.config.max_threads {
+            Some(max) => (
+                st.peer_threads,
+                max.saturating_sub(self.config.setup_reserve()),
+            ),
+            None => (process.used, process.budget()),
+        };
+        if used <= limit / 10 * 9 && self.budget_warned.swap(false, Ordering::SeqCst) {
+            info!("thread budget recovered: {used} of {limit} threads in use");
+        }
+    }
+
     /// The checks made right after the encryption handshake and again before the peer is
     /// added.
+    ///
+    /// `threads` is what the peer would take from the thread budget.
     fn post_handshake_checks(
         &self,
         st: &State,
         id: NodeId,
         flags: ConnFlags,
+        threads: usize,
     ) -> Result<(), DiscReason> {
         let trusted = flags.contains(ConnFlags::TRUSTED);
         if !trusted && st.peers.len() >= self.config.max_peers {
@@ -813,6 +970,7 @@ impl Inner {
         {
             return Err(DiscReason::TOO_MANY_PEERS);
         }
+        self.check_thread_budget(st, threads)?;
         if st.peers.contains_key(&id) {
             return Err(DiscReason::ALREADY_CONNECTED);
         }
@@ -859,13 +1017,15 @@ impl Inner {
         let id = transport.remote_id();
         trace!("conn {}: encryption handshake done", id.terminal_string());
 
-        // Checkpoint 1.
+        // Checkpoint 1. The running protocols are not known before the Hello: the least a
+        // peer that is not useless can take.
+        let least = peer_threads(usize::from(!self.config.protocols.is_empty()));
         let checked = {
             let st = self.state.lock();
             if st.trusted.contains(&id) {
                 flags = flags | ConnFlags::TRUSTED;
             }
-            self.post_handshake_checks(&st, id, flags)
+            self.post_handshake_checks(&st, id, flags, least)
         };
         if let Err(reason) = checked {
             return Err(reject(&transport, reason));
@@ -892,6 +1052,8 @@ impl Inner {
             return Err(reject(&transport, DiscReason::USELESS_PEER));
         }
 
+        let threads = peer_threads(match_protocols(&self.config.protocols, &hello.caps).len());
+
         // Checkpoint 2: check again and add the peer, under one lock.
         let mut st = self.state.lock();
         if st.phase != Phase::Running {
@@ -902,7 +1064,7 @@ impl Inner {
         if st.trusted.contains(&id) {
             flags = flags | ConnFlags::TRUSTED;
         }
-        if let Err(reason) = self.post_handshake_checks(&st, id, flags) {
+        if let Err(reason) = self.post_handshake_checks(&st, id, flags, threads) {
             drop(st);
             return Err(reject(&transport, reason));
         }
@@ -928,9 +1090,11 @@ impl Inner {
             id,
             PeerEntry {
                 peer: peer.clone(),
+                threads,
                 done: done_rx,
             },
         );
+        self.count_peer_threads(&mut st, threads, true);
         if flags.contains(ConnFlags::INBOUND) {
             st.inbound += 1;
         }
@@ -941,20 +1105,21 @@ impl Inner {
         Ok((peer, done_tx))
     }
 
-    /// Runs an added peer on the calling thread, then removes it.
+    /// Runs an added peer on the calling thread, then removes it. The `drop` event is
+    /// published once the peer is gone from [`Server::peers`], as geth does, so that a
+    /// subscriber never finds a dropped peer listed.
     fn run_peer(&self, peer: Peer, done: Sender<()>) {
-        let own_events = !self.config.enable_msg_events;
-        if own_events {
-            self.feed.send(PeerEvent {
-                remote_address: peer.remote_addr(),
-                local_address: peer.local_addr(),
-                ..PeerEvent::new(PeerEventType::Add, peer.id())
-            });
-        }
+        self.feed.send(PeerEvent {
+            remote_address: peer.remote_addr(),
+            local_address: peer.local_addr(),
+            ..PeerEvent::new(PeerEventType::Add, peer.id())
+        });
         let (remote_requested, err) = peer.run();
         {
             let mut st = self.state.lock();
-            st.peers.remove(&peer.id());
+            if let Some(entry) = st.peers.remove(&peer.id()) {
+                self.count_peer_threads(&mut st, entry.threads, false);
+            }
             if peer.inbound() {
                 st.inbound -= 1;
             }
@@ -966,14 +1131,12 @@ impl Inner {
             err,
             remote_requested
         );
-        if own_events {
-            self.feed.send(PeerEvent {
-                error: Some(err.to_string()),
-                remote_address: peer.remote_addr(),
-                local_address: peer.local_addr(),
-                ..PeerEvent::new(PeerEventType::Drop, peer.id())
-            });
-        }
+        self.feed.send(PeerEvent {
+            error: Some(err.to_string()),
+            remote_address: peer.remote_addr(),
+            local_address: peer.local_addr(),
+            ..PeerEvent::new(PeerEventType::Drop, peer.id())
+        });
         drop(done);
         let _ = self.dial_tx.send(DialerMsg::Wake);
     }
@@ -1056,7 +1219,9 @@ impl Inner {
         }
     }
 
-    fn dial_loop(self: Arc<Inner>) {
+    /// The server's own loop: dials the static nodes that are due (unless `no_dial`) and
+    /// joins connection threads as they end.
+    fn run_loop(self: Arc<Inner>) {
         // Per static node: failures in a row, and when it may be dialed again.
         let mut backoff: HashMap<NodeId, (u32, Instant)> = HashMap::new();
         loop {
@@ -1077,10 +1242,13 @@ impl Inner {
                 } = &mut *st;
                 backoff.retain(|id, _| statics.contains_key(id));
                 let dialed = peers.len() - *inbound;
+                // At most one dial per pending slot in its setup (as geth's active dials):
+                // those are the threads the budget keeps for dials.
                 let mut room = self
                     .config
                     .max_dialed_conns()
-                    .saturating_sub(dialed + dialing.len());
+                    .saturating_sub(dialed + dialing.len())
+                    .min(self.config.pending_slots().saturating_sub(dialing.len()));
                 let mut nodes: Vec<(&NodeId, &Enode)> = statics.iter().collect();
                 nodes.sort_by_key(|(id, _)| **id);
                 for (id, node) in nodes {
@@ -1104,12 +1272,14 @@ impl Inner {
             for node in to_dial {
                 let me = self.clone();
                 let id = enode_id(&node);
-                if self
-                    .spawn_conn("server-dial", move || me.dial(node))
-                    .is_err()
-                {
+                if let Err(e) = self.spawn_conn("server-dial", move || me.dial(node)) {
                     self.state.lock().dialing.remove(&id);
-                    return;
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    // Out of threads, say: a failed attempt, redialed after its back-off.
+                    warn!("cannot start a dial thread: {e}");
+                    let _ = self.dial_tx.send(DialerMsg::Done { id, ran: false });
                 }
             }
             let wait = next_due.map_or(Duration::from_secs(3600), |t| {
@@ -1118,6 +1288,12 @@ impl Inner {
             select! {
                 recv(self.dial_rx) -> msg => match msg {
                     Ok(DialerMsg::Wake) => {}
+                    Ok(DialerMsg::Ended(n)) => {
+                        let ended = self.state.lock().conn_threads.remove(&n);
+                        if let Some(h) = ended {
+                            let _ = h.join();
+                        }
+                    }
                     Ok(DialerMsg::Done { id, ran }) => {
                         let now = Instant::now();
                         let failures = if ran { 0 } else { backoff.get(&id).map_or(0, |b| b.0) + 1 };

@@ -400,6 +400,66 @@ fn msg_events_when_enabled() {
     assert!(ev.error.is_some());
 }
 
+/// With message events on, as without: a subscriber that gets a peer's `drop` event no
+/// longer finds the peer in `Server::peers` (geth removes the peer before publishing), and
+/// each peer's `add` and `drop` come once. Many idle subscribers make the feed's send
+/// slow, which holds open the window in which a drop published too early is seen.
+#[test]
+fn drop_event_after_the_peer_left_the_server() {
+    const PEERS: usize = 10;
+    let mut config = test_config("a", vec![echo()]);
+    config.enable_msg_events = true;
+    let server = std::sync::Arc::new(started(config));
+    let events = server.subscribe_events();
+    let idle: Vec<_> = (0..2000).map(|_| server.subscribe_events()).collect();
+    let (verdict_tx, verdict_rx) = bounded(PEERS);
+    let checker = {
+        let server = server.clone();
+        thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut drops = 0;
+            while drops < PEERS {
+                let Ok(ev) = events.recv_timeout(LIMIT) else {
+                    break;
+                };
+                seen.push((ev.kind, ev.peer));
+                if ev.kind == PeerEventType::Drop {
+                    let listed = server.peers().iter().any(|p| p.id() == ev.peer);
+                    drops += 1;
+                    if verdict_tx.send((ev.peer, listed)).is_err() {
+                        break;
+                    }
+                }
+            }
+            seen
+        })
+    };
+    let mut ids = Vec::new();
+    for _ in 0..PEERS {
+        let key = SecretKey::random();
+        let (t, _) = client_connect(&server, &key, vec![Cap::new("echo", 1)]).unwrap();
+        let id = NodeId(key.public_key().node_id());
+        wait_until("peer added", LIMIT, || server.peer_count() == 1);
+        t.write_msg(Msg::new(16, vec![0xc0])).unwrap();
+        drop(t);
+        let (dropped, listed) = verdict_rx.recv_timeout(LIMIT).expect("no drop event");
+        assert_eq!(dropped, id);
+        assert!(
+            !listed,
+            "peer still listed by Server::peers when its drop event came"
+        );
+        ids.push(id);
+    }
+    let seen = checker.join().unwrap();
+    drop(idle);
+    for id in ids {
+        for kind in [PeerEventType::Add, PeerEventType::Drop] {
+            let n = seen.iter().filter(|&&(k, p)| k == kind && p == id).count();
+            assert_eq!(n, 1, "{kind} events for one peer");
+        }
+    }
+}
+
 #[test]
 fn remove_peer_disconnects_with_requested() {
     let a = started(test_config("a", vec![discard()]));

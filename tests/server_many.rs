@@ -13,16 +13,6 @@ use devp2p_peer::rlpx::SecretKey;
 use devp2p_peer::*;
 use server_common::*;
 
-/// On start, greets the peer (so a client knows it got in), then reads until the end.
-fn greeter() -> Protocol {
-    Protocol::new("greet", 1, 1, |_peer, rw| {
-        send_items(&rw, 0, &[&"welcome"])?;
-        loop {
-            rw.read_msg()?.discard()?;
-        }
-    })
-}
-
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Outcome {
     Accepted,

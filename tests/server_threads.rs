@@ -92,10 +92,10 @@ fn stop_joins_every_thread() {
     // Well below the 5 s handshake deadline: the handshakes were aborted.
     assert!(took < Duration::from_secs(3), "stop took {took:?}");
     assert_eq!(a.peer_count(), 0);
-    // Right after stop: a's accept loop, dialer and connection threads are joined (b has
+    // Right after stop: a's accept loop, run loop and connection threads are joined (b has
     // one of each loop and no inbound connection).
     assert_eq!(threads_named("server-accept"), 1);
-    assert_eq!(threads_named("server-dialer"), 1);
+    assert_eq!(threads_named("server-run"), 1);
     assert_eq!(threads_named("server-conn"), 0);
     // The remote server lost the peer: it reads "client quitting" unless its own flood of
     // writes hit the closed socket first.

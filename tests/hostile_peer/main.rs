@@ -10,3 +10,4 @@ mod server_common;
 mod support;
 
 mod hello_rlp;
+mod thread_budget;

@@ -118,6 +118,16 @@ pub fn discard() -> Protocol {
     })
 }
 
+/// On start, greets the peer (so a client knows it got in), then reads until the end.
+pub fn greeter() -> Protocol {
+    Protocol::new("greet", 1, 1, |_peer, rw| {
+        send_items(&rw, 0, &[&"welcome"])?;
+        loop {
+            rw.read_msg()?.discard()?;
+        }
+    })
+}
+
 /// An echo protocol: every message goes back with its code and payload.
 pub fn echo() -> Protocol {
     Protocol::new("echo", 1, 8, |_peer, rw| loop {
