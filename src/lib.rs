@@ -91,6 +91,7 @@
 pub mod defaults;
 mod disc;
 mod error;
+pub mod eth;
 mod event;
 mod message;
 mod node;
