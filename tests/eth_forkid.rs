@@ -178,6 +178,9 @@ fn extend(hash: u32, fork: u64) -> u32 {
     !crc
 }
 
+/// Local chain, head block, head time, remote fork ID, expected verdict.
+type Case<'a> = (&'a Chain, u64, u64, ForkId, Result<(), ForkIdError>);
+
 #[test]
 fn validation() {
     use ForkIdError::{LocalIncompatibleOrStale as Incompat, RemoteStale as Stale};
@@ -185,7 +188,7 @@ fn validation() {
     let mainnet = Chain::mainnet();
     let max = u64::MAX;
     #[rustfmt::skip]
-    let cases: Vec<(&Chain, u64, u64, ForkId, Result<(), ForkIdError>)> = vec![
+    let cases: Vec<Case> = vec![
         // Block based.
         (&legacy, 15050000, 0, id(0xf0afd0e3, 0), Ok(())),
         (&legacy, 15050000, 0, id(0xf0afd0e3, max), Ok(())),
@@ -237,7 +240,11 @@ fn validation() {
     ];
     for (i, (chain, head, time, fid, want)) in cases.into_iter().enumerate() {
         let filter = ForkFilter::new(chain, head, time);
-        assert_eq!(filter.validate(&fid), want, "case {i}: {fid} at {head}/{time}");
+        assert_eq!(
+            filter.validate(&fid),
+            want,
+            "case {i}: {fid} at {head}/{time}"
+        );
     }
 }
 

@@ -4,8 +4,8 @@
 use devp2p_peer::eth::{
     self, BlockBodies, BlockHeaders, BlockRangeUpdate, Chain, ForkId, GetBlockBodies,
     GetBlockHeaders, GetPooledTransactions, GetReceipts, HashOrNumber, Message,
-    NewPooledTransactionHashes, PooledTransactions, Receipts, Request, Status, Status68,
-    Status69, Transactions, H256,
+    NewPooledTransactionHashes, PooledTransactions, Receipts, Request, Status, Status68, Status69,
+    Transactions, H256,
 };
 use devp2p_peer::Msg;
 
@@ -116,7 +116,10 @@ fn announcements() {
         &format!("f8d2{TX1}{TX2}"),
     );
     // A typed transaction is an RLP string in a Transactions list.
-    round_trip(&Transactions(vec![vec![0x83, 0x02, 0xc1, 0x80]]), "c48302c180");
+    round_trip(
+        &Transactions(vec![vec![0x83, 0x02, 0xc1, 0x80]]),
+        "c48302c180",
+    );
     round_trip(
         &NewPooledTransactionHashes {
             types: vec![0, 2],
@@ -173,10 +176,7 @@ fn status_round_trips() {
         },
         ..s69
     };
-    let want69 = format!(
-        "f8514501a0{g}c6845167e2a6808084015ef3c0a0{:0>64}",
-        "1234"
-    );
+    let want69 = format!("f8514501a0{g}c6845167e2a6808084015ef3c0a0{:0>64}", "1234");
     assert_eq!(hex(&s69.encode()), want69);
     assert_eq!(Status69::decode(&unhex(&want69)).unwrap(), s69);
     // Bytes after the Status are ignored, as go-ethereum's message decoding ignores them.
@@ -214,7 +214,10 @@ fn status_decoding_is_strict() {
     };
     let genesis = rlp::encode(&s.genesis).to_vec();
     let network = rlp::encode(&s.network_id).to_vec();
-    assert_eq!(Status69::decode(&build(&[0x45], &network, &genesis, false)).unwrap(), s);
+    assert_eq!(
+        Status69::decode(&build(&[0x45], &network, &genesis, false)).unwrap(),
+        s
+    );
     assert_eq!(
         Status69::decode(&build(&[0x45], &network, &genesis, true))
             .unwrap_err()
@@ -228,15 +231,25 @@ fn status_decoding_is_strict() {
         "input string too long for uint32"
     );
     assert_eq!(
-        Status69::decode(&build(&[0x84, 0x00, 0xaa, 0x36, 0xa7], &[0x45], &genesis, false))
-            .unwrap_err()
-            .to_string(),
+        Status69::decode(&build(
+            &[0x84, 0x00, 0xaa, 0x36, 0xa7],
+            &[0x45],
+            &genesis,
+            false
+        ))
+        .unwrap_err()
+        .to_string(),
         "non-canonical integer (leading zero bytes) for uint32"
     );
     assert_eq!(
-        Status69::decode(&build(&[0x45], &[0x84, 0x00, 0xaa, 0x36, 0xa7], &genesis, false))
-            .unwrap_err()
-            .to_string(),
+        Status69::decode(&build(
+            &[0x45],
+            &[0x84, 0x00, 0xaa, 0x36, 0xa7],
+            &genesis,
+            false
+        ))
+        .unwrap_err()
+        .to_string(),
         "non-canonical integer (leading zero bytes) for uint64"
     );
     // A genesis hash one byte short of its header takes a byte of the next field.

@@ -162,7 +162,9 @@ impl HashOrNumber {
         match size {
             32 => rlp_util::hash(item).map(HashOrNumber::Hash),
             0..=8 => rlp_util::u64(item).map(HashOrNumber::Number),
-            n => Err(DecodeError::new(format!("invalid input size {n} for origin"))),
+            n => Err(DecodeError::new(format!(
+                "invalid input size {n} for origin"
+            ))),
         }
     }
 }

@@ -151,7 +151,9 @@ pub(crate) fn fields<'a>(item: Item<'a>, n: usize, what: &str) -> Result<Vec<Ite
 /// A string's bytes.
 pub(crate) fn string<'a>(item: Item<'a>, what: &str) -> Result<&'a [u8]> {
     if item.is_list {
-        return Err(DecodeError::new(format!("expected input string or byte for {what}")));
+        return Err(DecodeError::new(format!(
+            "expected input string or byte for {what}"
+        )));
     }
     Ok(item.payload)
 }
@@ -160,7 +162,9 @@ pub(crate) fn string<'a>(item: Item<'a>, what: &str) -> Result<&'a [u8]> {
 fn uint(item: Item<'_>, max_bytes: usize, what: &str) -> Result<u128> {
     let b = string(item, what)?;
     if b.len() > max_bytes {
-        return Err(DecodeError::new(format!("input string too long for {what}")));
+        return Err(DecodeError::new(format!(
+            "input string too long for {what}"
+        )));
     }
     if b.first() == Some(&0) {
         return Err(DecodeError::new(format!(
@@ -196,10 +200,14 @@ pub(crate) fn array<const N: usize>(item: Item<'_>) -> Result<[u8; N]> {
     let what = format!("[{N}]uint8");
     let b = string(item, &what)?;
     if b.len() < N {
-        return Err(DecodeError::new(format!("input string too short for {what}")));
+        return Err(DecodeError::new(format!(
+            "input string too short for {what}"
+        )));
     }
     if b.len() > N {
-        return Err(DecodeError::new(format!("input string too long for {what}")));
+        return Err(DecodeError::new(format!(
+            "input string too long for {what}"
+        )));
     }
     let mut out = [0u8; N];
     out.copy_from_slice(b);
@@ -247,4 +255,3 @@ pub(crate) fn check_one(bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
-

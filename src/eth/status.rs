@@ -5,7 +5,7 @@ use std::fmt;
 use rlp::RlpStream;
 
 use super::rlp_util::{self, DecodeError, Item};
-use super::{Chain, ForkId, H256, ETH68, ETH69};
+use super::{Chain, ForkId, ETH68, ETH69, H256};
 
 /// The eth/68 Status: `[version, networkid, td, head, genesis, forkid]`.
 ///
