@@ -158,10 +158,12 @@ impl From<HandshakeError> for Error {
 /// 5. a fork ID `filter` accepts,
 /// 6. and, for eth/69, a valid block range.
 ///
-/// On success it returns the remote's Status. When the handshake fails while the send or
-/// the read is still blocked (a remote that does not read, or that never sends), it asks
-/// `peer` to disconnect with the error's reason, which unblocks them; the peer's
-/// [`run`](Peer::run) then reports that reason.
+/// On success it returns the remote's Status. On a failed check it still waits (within the
+/// time limit) for our Status to be sent, so that the error it returns is what ends the
+/// peer. When the time runs out with the send or the read still blocked (a remote that does
+/// not read, or never sends), it asks `peer` to disconnect with the error's reason ("read
+/// timeout" for a plain timeout), which unblocks them; the peer's [`run`](Peer::run) then
+/// reports that reason. `peer` must be the peer `rw` belongs to.
 ///
 /// # Examples
 ///
@@ -217,29 +219,29 @@ where
     let payload = local.encode();
     thread::scope(|s| {
         let (tx, rx) = bounded::<Done>(2);
-        let spawned = {
-            let tx = tx.clone();
-            thread::Builder::new()
-                .name("eth-status-send".into())
-                .spawn_scoped(s, move || {
-                    let _ = tx.send(Done::Sent(rw.write_msg(Msg::new(STATUS_MSG, payload))));
-                })
+        // How many threads run, hence how many results to wait for; a thread that could not
+        // start is the error (after waiting for, or unblocking, one that did).
+        let mut expected = 0;
+        let mut first_err = None;
+        let sender = tx.clone();
+        match thread::Builder::new()
+            .name("eth-status-send".into())
+            .spawn_scoped(s, move || {
+                let _ = sender.send(Done::Sent(rw.write_msg(Msg::new(STATUS_MSG, payload))));
+            }) {
+            Ok(_) => expected += 1,
+            Err(e) => first_err = Some(HandshakeError::Peer(e.into())),
         }
-        .and_then(|_| {
-            thread::Builder::new()
+        if first_err.is_none() {
+            match thread::Builder::new()
                 .name("eth-status-read".into())
                 .spawn_scoped(s, move || {
                     let _ = tx.send(Done::Read(read_status(rw, local, filter)));
-                })
-                .map(|_| 2)
-        })
-        .map_err(|e| HandshakeError::Peer(e.into()));
-        // When the second thread could not start, the first is waited for (or unblocked).
-        let expected = match &spawned {
-            Ok(n) => *n,
-            Err(_) => 1,
-        };
-        let mut first_err = spawned.err();
+                }) {
+                Ok(_) => expected += 1,
+                Err(e) => first_err = Some(HandshakeError::Peer(e.into())),
+            }
+        }
         let mut remote = None;
         let mut done = 0;
         while done < expected {
