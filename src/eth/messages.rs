@@ -15,7 +15,7 @@ use super::{
 ///
 /// Requests and responses are sent inside a [`Request`] (the request-id envelope); the
 /// others (Transactions, NewPooledTransactionHashes, BlockRangeUpdate) as they are. Use
-/// [`write`](super::write) and [`read`](super::read) to send and receive them over a
+/// [`write`](fn@super::write) and [`read`](fn@super::read) to send and receive them over a
 /// protocol's reader/writer.
 ///
 /// # Examples

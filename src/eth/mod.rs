@@ -30,9 +30,9 @@
 //! # 2. The Status handshake
 //!
 //! An eth connection starts with both sides sending a [`Status`]. [`protocol`] makes the
-//! [`Protocol`](crate::Protocol) to register (name `eth`, the version's number of codes);
+//! [`Protocol`] to register (name `eth`, the version's number of codes);
 //! in its `run`, [`handshake`] sends ours, reads theirs and checks it. Its errors turn into
-//! the crate's [`Error`](crate::Error) with `?`, and the peer disconnects with the reason
+//! the crate's [`Error`] with `?`, and the peer disconnects with the reason
 //! go-ethereum would use:
 //!
 //! ```
@@ -70,7 +70,7 @@
 //! # 3. Requests and responses
 //!
 //! Since eth/66, requests and their responses travel in a [`Request`] envelope that pairs
-//! them by ID. [`write`] sends any [`Message`]; [`read`] decodes a received one strictly,
+//! them by ID. [`write`](fn@write) sends any [`Message`]; [`read`](fn@read) decodes a received one strictly,
 //! rejecting what go-ethereum rejects:
 //!
 //! ```
