@@ -3,8 +3,9 @@
 #![cfg(feature = "rlpx")]
 
 use std::net::{TcpListener, TcpStream};
+use std::sync::Mutex;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver};
 use devp2p_peer::eth::{self, Chain, ForkFilter, HandshakeError, Status, Status69};
@@ -14,6 +15,31 @@ use devp2p_peer::{
 };
 
 type Outcome = Result<Status, HandshakeError>;
+
+/// The tests count this process's threads: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn thread_count() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Threads: line")
+}
+
+/// Waits (up to 10 s) for the thread count to be back at `baseline`.
+fn threads_back_to(baseline: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while thread_count() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "threads: {} now, {baseline} before",
+            thread_count()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// A node on 127.0.0.1 that accepts one connection and runs the eth/69 handshake on it
 /// (mainnet, genesis). Returns the remote end (after Hellos), the handshake's outcome and
@@ -74,6 +100,8 @@ fn disconnect_reason(remote: &RlpxTransport) -> DiscReason {
 
 #[test]
 fn silent_remote_gets_read_timeout_after_5s() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let baseline = thread_count();
     let (remote, rx, node) = connect();
     let mut ours = remote.read_msg().unwrap();
     assert_eq!(ours.code, 16);
@@ -91,10 +119,15 @@ fn silent_remote_gets_read_timeout_after_5s() {
     );
     let (_, err) = node.join().unwrap();
     assert_eq!(err.disc_reason(), Some(DiscReason::READ_TIMEOUT));
+    // Every thread of the node (its peer's, the handshake's) is gone.
+    drop(remote);
+    threads_back_to(baseline);
 }
 
 #[test]
 fn status_over_10_mib_over_rlpx() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let baseline = thread_count();
     let (remote, rx, node) = connect();
     let mut payload = Status69::new(&Chain::mainnet(), 0, 0).encode();
     payload.resize(eth::MAX_MESSAGE_SIZE as usize + 1, 0);
@@ -114,4 +147,6 @@ fn status_over_10_mib_over_rlpx() {
     assert_eq!(disconnect_reason(&remote), DiscReason::SUBPROTOCOL_ERROR);
     let (_, err) = node.join().unwrap();
     assert_eq!(err.to_string(), "message too long: 10485761 > 10485760");
+    drop(remote);
+    threads_back_to(baseline);
 }
