@@ -201,6 +201,30 @@ where
 }
 
 /// [`handshake`] with a time limit other than 5 s.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use devp2p_peer::eth::{self, Chain, ForkFilter, HandshakeError, Status};
+/// use devp2p_peer::{msg_pipe, send, MsgReader, NodeId, Peer, RlpList};
+///
+/// // A remote that reads our Status and answers with something else.
+/// let (ours, theirs) = msg_pipe();
+/// let t = std::thread::spawn(move || {
+///     theirs.read_msg()?;
+///     send(&theirs, eth::TRANSACTIONS_MSG, &RlpList(&[]))
+/// });
+/// let peer = Peer::new_test(NodeId([1; 32]), "remote", vec![]);
+/// let chain = Chain::mainnet();
+/// let status = Status::new(68, &chain, 0, 0).unwrap();
+/// let filter = ForkFilter::new(&chain, 0, 0);
+/// let err = eth::handshake_timeout(&peer, &ours, &status, &filter, Duration::from_secs(20))
+///     .unwrap_err();
+/// assert!(matches!(err, HandshakeError::NoStatusMsg { code: 2 }));
+/// assert_eq!(err.to_string(), "no status message: first msg has code 2 (!= 0)");
+/// t.join().unwrap().unwrap();
+/// ```
 pub fn handshake_timeout<RW>(
     peer: &Peer,
     rw: &RW,

@@ -141,6 +141,18 @@ impl<T: RequestBody> Message for Request<T> {
 ///
 /// A hash encodes as a 32-byte string, a number as an integer; a decoder tells them
 /// apart by size (32 bytes: a hash; up to 8: a number; anything else is invalid).
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::eth::{GetBlockHeaders, HashOrNumber, H256, Request, Message};
+/// let by_hash = GetBlockHeaders {
+///     origin: HashOrNumber::Hash(H256([0xab; 32])),
+///     amount: 1, skip: 0, reverse: true,
+/// };
+/// let back = Request::<GetBlockHeaders>::decode(&Request::new(1, by_hash).encode()).unwrap();
+/// assert_eq!(back.body.origin, HashOrNumber::Hash(H256([0xab; 32])));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashOrNumber {
     /// From the block with this hash.
@@ -171,6 +183,15 @@ impl HashOrNumber {
 
 /// GetBlockHeaders (`0x03`): up to `amount` headers from `origin`, every `skip + 1`-th,
 /// towards genesis when `reverse`.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::eth::{GetBlockHeaders, HashOrNumber, RequestBody};
+/// // The ten headers below block 1000, every other one.
+/// let q = GetBlockHeaders { origin: HashOrNumber::Number(1000), amount: 10, skip: 1, reverse: true };
+/// assert_eq!(q.encode(), [0xc6, 0x82, 0x03, 0xe8, 0x0a, 0x01, 0x01]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GetBlockHeaders {
     /// The first block.
@@ -211,6 +232,14 @@ impl RequestBody for GetBlockHeaders {
 macro_rules! hash_list_body {
     ($(#[$doc:meta])* $name:ident, $code:expr, $go:literal) => {
         $(#[$doc])*
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("use devp2p_peer::eth::{", stringify!($name), ", H256, Message, Request};")]
+        #[doc = concat!("let req = Request::new(1, ", stringify!($name), "(vec![H256([7; 32])]));")]
+        #[doc = concat!("assert_eq!(Request::<", stringify!($name), ">::decode(&req.encode()).unwrap(), req);")]
+        /// ```
         #[derive(Clone, Debug, PartialEq, Eq, Default)]
         pub struct $name(pub Vec<H256>);
 
@@ -234,6 +263,16 @@ macro_rules! hash_list_body {
 macro_rules! raw_list_body {
     ($(#[$doc:meta])* $name:ident, $code:expr, $go:literal) => {
         $(#[$doc])*
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("use devp2p_peer::eth::{", stringify!($name), ", Message, Request};")]
+        /// // Items are whole RLP values, kept as they came.
+        #[doc = concat!("let resp = Request::new(9, ", stringify!($name), "(vec![vec![0xc1, 0x80]]));")]
+        #[doc = concat!("let back = Request::<", stringify!($name), ">::decode(&resp.encode()).unwrap();")]
+        /// assert_eq!(back.body.0, vec![vec![0xc1, 0x80]]);
+        /// ```
         #[derive(Clone, Debug, PartialEq, Eq, Default)]
         pub struct $name(pub Vec<Vec<u8>>);
 
@@ -385,6 +424,15 @@ impl Message for NewPooledTransactionHashes {
 }
 
 /// BlockRangeUpdate (`0x11`, eth/69): the range of blocks the node now serves.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::eth::{BlockRangeUpdate, H256, Message};
+/// let u = BlockRangeUpdate { earliest_block: 0, latest_block: 5, latest_block_hash: H256([5; 32]) };
+/// assert_eq!(BlockRangeUpdate::CODE, 0x11);
+/// assert_eq!(BlockRangeUpdate::decode(&u.encode()).unwrap(), u);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockRangeUpdate {
     /// The oldest block served.
