@@ -34,12 +34,12 @@ for _ in $(seq 100); do grep -q '^enode://' "$log" && break; sleep 0.1; done
 out=$("$node_bin" ping "$(head -1 "$log")") || { echo "interop: ping failed: $out"; exit 1; }
 echo "$out" | grep -q 'client:   ethereumjs-devp2p' || { echo "interop: unexpected ping output: $out"; exit 1; }
 
-eth_bin="$(dirname "$node_bin")/eth_status"
-if [ ! -x "$eth_bin" ]; then
-  (cd "$here/../../.." && cargo build --release --example eth_status -q) \
-    || { echo "interop: cannot build the eth_status example"; exit 1; }
-  eth_bin="$here/../../../target/release/examples/eth_status"
-fi
+# The eth_status example, built (or found up to date) next to the node binary.
+eth_bin="$(cd "$(dirname "$node_bin")" && pwd)/eth_status"
+case "$eth_bin" in */release/*) profile=--release ;; *) profile= ;; esac
+(cd "$here/../../.." && cargo build $profile --example eth_status -q) \
+  || { echo "interop: cannot build the eth_status example"; exit 1; }
+[ -x "$eth_bin" ] || { echo "interop: $eth_bin missing"; exit 1; }
 prague=1746612311
 
 port=$((30000 + RANDOM % 20000))
