@@ -95,6 +95,7 @@
 pub mod defaults;
 mod disc;
 mod error;
+pub mod eth;
 mod event;
 mod fault;
 mod hello;

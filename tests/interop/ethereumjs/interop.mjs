@@ -1,6 +1,8 @@
 // Interop driver: ethereumjs's devp2p against a devp2p-peer node on 127.0.0.1 (see run.sh).
 //   node interop.mjs dial <enode>   -> dials, eth/68 STATUS handshake, 3 eth messages, disconnect
 //   node interop.mjs listen <port>  -> listens with eth/68 for 10 s, prints what happens
+//   node interop.mjs status <enode> -> dials, eth/68 STATUS handshake (ethereumjs checks ours),
+//                                      then disconnects with "client quitting"
 import { RLPx, ETH } from '@ethereumjs/devp2p'
 import { Common, Mainnet } from '@ethereumjs/common'
 import { hexToBytes, bytesToHex, intToBytes } from '@ethereumjs/util'
@@ -18,15 +20,19 @@ rlpx.events.on('peer:error', (peer, err) => console.log('peer error: ' + err.mes
 rlpx.events.on('peer:removed', (peer, reason, disconnectWe) => {
   console.log(`removed: reason ${peer.getDisconnectPrefix(reason)} (${disconnectWe ? 'by us' : 'by remote'})`)
   if (mode === 'dial') process.exit(sawAll ? 0 : 1)
+  if (mode === 'status') process.exit(sawStatus ? 0 : 1)
 })
 let sawAll = false
+let sawStatus = false
 rlpx.events.on('peer:added', (peer) => {
   const hello = peer.getHelloMessage()
   console.log(`hello: client=${hello.clientId} version=${hello.protocolVersion} caps=${hello.capabilities.map(c => c.name + '/' + c.version).join(',')}`)
   const eth = peer.getProtocols()[0]
   if (!eth) return
   eth.events.once('status', (s) => {
-    console.log(`eth status ok: chainId=${bytesToHex(s.chainId)} genesis=${bytesToHex(s.genesisHash).slice(0, 18)}...`)
+    console.log(`eth status ok: chainId=${bytesToHex(s.chainId)} genesis=${bytesToHex(s.genesisHash).slice(0, 18)}... forkId=${bytesToHex(s.forkId[0])}/${bytesToHex(s.forkId[1])}`)
+    if (mode === 'status') { sawStatus = true; peer.disconnect(0x08); return }
+    if (mode !== 'dial') return // listen: wait for the remote to leave
     const sent = []
     for (let i = 0; i < 3; i++) {
       const payload = [[randomBytes(32), intToBytes(1000 + i)]]
@@ -46,7 +52,7 @@ rlpx.events.on('peer:added', (peer) => {
   eth.sendStatus({ td: intToBytes(1), bestHash: genesis, genesisHash: genesis })
 })
 
-if (mode === 'dial') {
+if (mode === 'dial' || mode === 'status') {
   const m = /^enode:\/\/([0-9a-f]{128})@([0-9.]+):(\d+)/.exec(arg)
   if (!m) fail('bad enode')
   rlpx.connect({ id: hexToBytes('0x' + m[1]), address: m[2], tcpPort: Number(m[3]) }).catch((e) => fail('connect: ' + e.message))
