@@ -4,10 +4,10 @@
 //! ([`support::serial`]).
 #![cfg(feature = "rlpx")]
 
-mod rlpx_memory;
 #[path = "../server_common/mod.rs"]
 mod server_common;
 mod support;
 
 mod hello_rlp;
+mod rlpx_memory;
 mod thread_budget;
