@@ -9,7 +9,8 @@
 //! - `peer-read` reads the transport and dispatches: Ping → a pong request (`ping_recv`
 //!   [16]), Disconnect → the remote's reason, other base codes ignored, protocol codes → that
 //!   protocol's inbound channel [0] (a rendezvous: a slow protocol holds back the reader).
-//! - `peer-ping` sends a Ping every interval and a Pong per request.
+//! - `peer-ping` sends a Ping every interval (a due Ping goes before pending Pongs) and a Pong
+//!   per request; a failed write of either ends the peer.
 //! - `proto-<name>/<version>` runs each negotiated protocol.
 //! - `closed` is a channel nobody sends on: dropping its only sender wakes every thread
 //!   waiting on it, which is how shutdown is broadcast.
@@ -760,32 +761,39 @@ impl Peer {
         let _ = self.inner.proto_err_tx.send(err);
     }
 
-    /// Sends Pings every interval and a Pong per request until shutdown (`None`) or a failed
-    /// Ping (its error). An interval too large to add to the clock means no Pings.
+    /// Sends a Ping every interval and a Pong per request until shutdown (`None`) or a failed
+    /// write (its error). An interval too large to add to the clock means no Pings.
+    ///
+    /// A due Ping goes out before any pending Pong: a remote that floods Pings keeps a Pong
+    /// request always ready, and must not be able to starve the Ping (whose write, bounded
+    /// by the write deadline, is what detects a remote that never reads). A failed Pong write
+    /// ends the peer as a failed Ping does.
     fn ping_loop_inner(&self, transport: &dyn Transport) -> Option<Error> {
         let inner = &self.inner;
         let interval = inner.config.ping_interval;
         let mut next_ping = Instant::now().checked_add(interval);
         loop {
-            let pong = |_| {
-                let _ = transport.write_msg(Msg::new(PONG_MSG, encode_items(&[])));
-            };
-            let Some(at) = next_ping else {
-                select! {
-                    recv(inner.ping_recv_rx) -> r => pong(r),
-                    recv(inner.closed) -> _ => return None,
-                }
-                continue;
-            };
-            select! {
-                recv(inner.ping_recv_rx) -> r => pong(r),
-                recv(inner.closed) -> _ => return None,
-                default(at.saturating_duration_since(Instant::now())) => {
+            if let Some(at) = next_ping {
+                if Instant::now() >= at {
                     if let Err(e) = transport.write_msg(Msg::new(PING_MSG, encode_items(&[]))) {
                         return Some(e);
                     }
                     next_ping = Instant::now().checked_add(interval);
+                    continue;
                 }
+            }
+            let timer = match next_ping {
+                Some(at) => crossbeam_channel::at(at),
+                None => crossbeam_channel::never(),
+            };
+            select! {
+                recv(inner.ping_recv_rx) -> _ => {
+                    if let Err(e) = transport.write_msg(Msg::new(PONG_MSG, encode_items(&[]))) {
+                        return Some(e);
+                    }
+                }
+                recv(inner.closed) -> _ => return None,
+                recv(timer) -> _ => {}
             }
         }
     }
