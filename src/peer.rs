@@ -2,10 +2,13 @@
 //!
 //! Threads and channels (capacities in brackets):
 //!
-//! - `Peer::run` is the supervisor. It hands out the **write token** (`write_start` [1]),
-//!   takes back each write's result (`write_err` [1]) and waits for the first of: a failed
-//!   write, the reader's end (`read_err` [1]), a protocol's end (`proto_err` [protocols + 1]),
-//!   a local disconnect (`disc` [0]).
+//! - `Peer::run` is the supervisor. It puts the one **write token** into its slot
+//!   (`write_start` [1]) and waits for the first of: a failed write (`write_err` [1]), the
+//!   reader's end (`read_err` [1]), a protocol's end (`proto_err` [protocols + 1]), a local
+//!   disconnect (`disc` [0]).
+//! - A protocol write takes the token, writes, and on success puts the token back itself; a
+//!   failed write keeps it (so no write starts after it) and reports to the supervisor. See
+//!   `ProtoRwCore::write_msg` for why this keeps geth's semantics.
 //! - `peer-read` reads the transport and dispatches: Ping → a pong request (`ping_recv`
 //!   [16]), Disconnect → the remote's reason, other base codes ignored, protocol codes → that
 //!   protocol's inbound channel [0] (a rendezvous: a slow protocol holds back the reader).
@@ -187,6 +190,9 @@ struct Inner {
     disc_rx: Receiver<DiscReason>,
     closed_tx: Mutex<Option<Sender<()>>>,
     closed: Receiver<()>,
+    /// Set by the supervisor just before it broadcasts `closed`: a writer holding the token
+    /// checks it before starting a write.
+    closing: AtomicBool,
     proto_err_tx: Sender<Error>,
     proto_err_rx: Receiver<Error>,
     ping_recv_tx: Sender<()>,
@@ -324,6 +330,7 @@ impl Peer {
                 disc_rx,
                 closed_tx: Mutex::new(Some(closed_tx)),
                 closed,
+                closing: AtomicBool::new(false),
                 proto_err_tx,
                 proto_err_rx,
                 ping_recv_tx,
@@ -514,7 +521,7 @@ impl Peer {
         });
 
         let (write_start_tx, write_start) = bounded::<()>(1);
-        let (write_err_tx, write_err) = bounded::<Result<(), Error>>(1);
+        let (write_err_tx, write_err) = bounded::<Error>(1);
         let (read_err_tx, read_err) = bounded::<Error>(1);
         let mut handles = Vec::with_capacity(inner.running.len() + 2);
         let mut failed = None;
@@ -537,9 +544,12 @@ impl Peer {
         }
         let _ = write_start_tx.try_send(());
         if failed.is_none() {
-            if let Err(e) =
-                self.start_protocols(&transport, &write_start, &write_err_tx, &mut handles)
-            {
+            if let Err(e) = self.start_protocols(
+                &transport,
+                (&write_start_tx, &write_start),
+                &write_err_tx,
+                &mut handles,
+            ) {
                 failed = Some(e);
             }
         }
@@ -549,13 +559,8 @@ impl Peer {
             Some(e) => (e, DiscReason::NETWORK_ERROR),
             None => loop {
                 select! {
-                    recv(write_err) -> res => match res {
-                        Ok(Ok(())) => {
-                            // A write finished: the next one may start.
-                            let _ = write_start_tx.try_send(());
-                        }
-                        Ok(Err(e)) => break (e, DiscReason::NETWORK_ERROR),
-                        Err(_) => break (Error::Eof, DiscReason::NETWORK_ERROR),
+                    recv(write_err) -> res => {
+                        break (res.unwrap_or(Error::Eof), DiscReason::NETWORK_ERROR);
                     },
                     recv(read_err) -> res => {
                         let e = res.unwrap_or(Error::Eof);
@@ -588,8 +593,11 @@ impl Peer {
             reason
         );
 
+        // No protocol write may start from here on. A writer that takes the token after this
+        // store sees it and does not write; taking a token still in its slot back is only a
+        // shortcut (a write in flight may put it back, which the flag makes harmless).
+        inner.closing.store(true, Ordering::SeqCst);
         drop(closed_tx);
-        // No protocol write may start from here on: take back a token still in its slot.
         let _ = write_start.try_recv();
         transport.shutdown(&Error::Disconnected(reason));
         inner.wg.wait();
@@ -636,8 +644,8 @@ impl Peer {
     fn start_protocols(
         &self,
         transport: &Arc<dyn Transport>,
-        write_start: &Receiver<()>,
-        write_err: &Sender<Result<(), Error>>,
+        write_token: (&Sender<()>, &Receiver<()>),
+        write_err: &Sender<Error>,
         handles: &mut Vec<JoinHandle<()>>,
     ) -> Result<(), Error> {
         let inner = &self.inner;
@@ -646,7 +654,9 @@ impl Peer {
                 running: running.clone(),
                 transport: transport.clone(),
                 closed: inner.closed.clone(),
-                write_start: write_start.clone(),
+                inner: inner.clone(),
+                write_token: write_token.0.clone(),
+                write_start: write_token.1.clone(),
                 write_err: write_err.clone(),
             };
             let rw: Arc<dyn MsgReadWriter> = match &inner.config.events {
@@ -861,8 +871,10 @@ struct ProtoRwCore {
     running: Arc<Running>,
     transport: Arc<dyn Transport>,
     closed: Receiver<()>,
+    inner: Arc<Inner>,
+    write_token: Sender<()>,
     write_start: Receiver<()>,
-    write_err: Sender<Result<(), Error>>,
+    write_err: Sender<Error>,
 }
 
 impl MsgReader for ProtoRwCore {
@@ -879,6 +891,22 @@ impl MsgReader for ProtoRwCore {
 }
 
 impl MsgWriter for ProtoRwCore {
+    /// Writes `msg` holding the write token.
+    ///
+    /// geth hands the token to the writer, and the writer hands the result back to the run
+    /// loop, which re-arms the token on success. Here the writer re-arms it itself on
+    /// success (that hop woke the supervisor on every write, the main cost of a small echo)
+    /// and only a failure goes to the supervisor. What geth guarantees still holds:
+    ///
+    /// - one write at a time: there is one token, in a slot of capacity 1, and only its
+    ///   holder writes;
+    /// - no write starts after a failed one: a failed writer keeps the token, so nobody can
+    ///   take it again, and reports the error, which ends the peer;
+    /// - no write starts after shutdown began: the supervisor sets `closing` before it
+    ///   broadcasts `closed`, and a writer checks `closing` after taking the token and before
+    ///   writing. A write whose check came first is in flight when shutdown begins, as one
+    ///   that took the token just before in geth; the transport's shutdown waits for it.
+    ///   After shutdown a successful writer does not re-arm the token.
     fn write_msg(&self, mut msg: Msg) -> Result<(), Error> {
         if msg.code >= self.running.protocol.length {
             return Err(Error::invalid_msg_code("not handled"));
@@ -887,17 +915,25 @@ impl MsgWriter for ProtoRwCore {
         let size = msg.size;
         select! {
             recv(self.write_start) -> token => {
-                if token.is_err() {
+                if token.is_err() || self.inner.closing.load(Ordering::SeqCst) {
                     return Err(Error::ShuttingDown);
                 }
-                let result = self.transport.write_msg(msg);
-                if result.is_ok() {
-                    self.running.counters.count_out(size);
+                match self.transport.write_msg(msg) {
+                    Ok(()) => {
+                        self.running.counters.count_out(size);
+                        if !self.inner.closing.load(Ordering::SeqCst) {
+                            // The token is ours, so its slot is free: never blocks.
+                            let _ = self.write_token.try_send(());
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Keep the token: no write starts after a failed one. There is one
+                        // token, so at most one failure is ever sent and the slot is free.
+                        let _ = self.write_err.send(e.clone());
+                        Err(e)
+                    }
                 }
-                // Hand the result to the supervisor, which gives the token back on success
-                // and shuts the peer down on failure. There is one token, so the slot is free.
-                let _ = self.write_err.send(result.clone());
-                result
             }
             recv(self.closed) -> _ => Err(Error::ShuttingDown),
         }
