@@ -5,6 +5,7 @@
 //! cargo run --release --example node -- ping <enode>  # print a node's Hello
 //! cargo run --release --example node -- listen --port 30303 --seconds 60
 //! cargo run --release --example node -- dial <enode> --count 10000 --size 1024
+//! cargo run --release --example node -- swarm <enode> --peers 1000 --seconds 30
 //! ```
 //!
 //! `listen` runs until `--seconds` have passed or until Ctrl-C, then stops cleanly,
@@ -26,9 +27,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, Receiver};
 use devp2p_peer::rlpx::{Enode, RlpxTransport, SecretKey, Timeouts};
 use devp2p_peer::{
-    match_protocols, Cap, DiscReason, Error, Hello, Msg, MsgReader, MsgWriter, Peer, PeerEvent,
-    PeerEventType, Protocol, ProtocolStats, Server, ServerConfig, Transport, DISC_MSG, PING_MSG,
-    PONG_MSG,
+    match_protocols, Cap, ConnFlags, DiscReason, Error, Hello, Msg, MsgReader, MsgWriter, Peer,
+    PeerConfig, PeerEvent, PeerEventType, Protocol, ProtocolStats, Server, ServerConfig, Transport,
+    DISC_MSG, PING_MSG, PONG_MSG,
 };
 
 const USAGE: &str = "\
@@ -37,9 +38,14 @@ usage:
   node demo [--seconds S]       the same, for S seconds (default 3)
   node ping <enode>             handshake with a node and print its Hello
   node listen [--port N] [--addr IP] [--key HEX] [--protocol NAME/VERSION] [--seconds S]
+              [--max-peers N]
                                 run an echo node; prints its enode URL first
   node dial <enode> [--key HEX] [--protocol NAME/VERSION] [--count N] [--size BYTES] [--json]
-                                send N messages over the echo protocol and check the echoes
+              [--payload random|pattern]
+                                send N messages over the echo protocol and check the echoes;
+                                payloads are random (incompressible) unless `pattern`
+  node swarm <enode> [--protocol NAME/VERSION] [--peers N] [--seconds S]
+                                hold N idle connections (each its own key) for S seconds
 ";
 
 /// Message codes of the echo protocol.
@@ -55,6 +61,7 @@ fn main() {
         Some("ping") => ping(&args[1..]),
         Some("listen") => listen(&args[1..]),
         Some("dial") => dial(&args[1..]),
+        Some("swarm") => swarm(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -314,7 +321,11 @@ fn ping(args: &[String]) -> Result<(), Fail> {
 // listen
 
 fn listen(args: &[String]) -> Result<(), Fail> {
-    let args = Args::parse(args, &["port", "addr", "key", "protocol", "seconds"], &[])?;
+    let args = Args::parse(
+        args,
+        &["port", "addr", "key", "protocol", "seconds", "max-peers"],
+        &[],
+    )?;
     args.no_positional()?;
     let port: u16 = args.number("port", 30303)?;
     let ip: std::net::IpAddr = args.number("addr", "127.0.0.1".parse().unwrap())?;
@@ -327,6 +338,9 @@ fn listen(args: &[String]) -> Result<(), Fail> {
     config.listen_addr = Some(SocketAddr::new(ip, port));
     config.protocols = vec![echo_protocol(&cap)];
     config.no_dial = true;
+    if args.values.contains_key("max-peers") {
+        config.max_peers = args.number("max-peers", 50)?;
+    }
     let server = Server::new(config);
     let events = server.subscribe_events();
     server.start().map_err(|e| {
@@ -434,6 +448,53 @@ fn flush() {
 // ---------------------------------------------------------------------------------------
 // dial
 
+/// Where the payloads of `dial` come from.
+enum Payloads {
+    /// Message `i` is `pool[off(i)..off(i) + size]` of a random pool, with
+    /// `off(i) = i * 7919 mod 4099`: consecutive messages differ, and snappy cannot shrink
+    /// them (the same scheme as go-ethereum's anchor dialer).
+    Random { pool: Vec<u8>, size: usize },
+    /// Message `i`: its index, then a periodic pattern (snappy shrinks it ~100×).
+    Pattern { size: usize },
+}
+
+impl Payloads {
+    fn new(kind: &str, size: usize) -> Result<Payloads, Fail> {
+        match kind {
+            "random" => {
+                // xorshift64*, seeded from the clock: test data, not keys.
+                let mut x = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+                    | 1;
+                let pool = (0..size + 4099)
+                    .map(|_| {
+                        x ^= x >> 12;
+                        x ^= x << 25;
+                        x ^= x >> 27;
+                        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+                    })
+                    .collect();
+                Ok(Payloads::Random { pool, size })
+            }
+            "pattern" => Ok(Payloads::Pattern { size }),
+            other => Err(Fail::Usage(format!(
+                "bad value for --payload: {other:?} (random or pattern)"
+            ))),
+        }
+    }
+
+    fn get(&self, i: u64) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Payloads::Random { pool, size } => {
+                let off = (i.wrapping_mul(7919) % 4099) as usize;
+                std::borrow::Cow::Borrowed(&pool[off..off + size])
+            }
+            Payloads::Pattern { size } => std::borrow::Cow::Owned(payload(i, *size)),
+        }
+    }
+}
+
 /// The payload of message `i`: its index, then a pattern that depends on it.
 fn payload(i: u64, size: usize) -> Vec<u8> {
     let mut v: Vec<u8> = (0..size)
@@ -450,7 +511,11 @@ fn payload(i: u64, size: usize) -> Vec<u8> {
 }
 
 fn dial(args: &[String]) -> Result<(), Fail> {
-    let args = Args::parse(args, &["key", "protocol", "count", "size"], &["json"])?;
+    let args = Args::parse(
+        args,
+        &["key", "protocol", "count", "size", "payload"],
+        &["json"],
+    )?;
     let node = args.enode()?;
     let key = args.key()?;
     let cap = args.protocol_cap()?;
@@ -460,6 +525,10 @@ fn dial(args: &[String]) -> Result<(), Fail> {
         return Err(Fail::Usage(format!("--size {size} is above 10 MiB")));
     }
     let json = args.switches.iter().any(|s| s == "json");
+    let payloads = Arc::new(Payloads::new(
+        args.values.get("payload").map_or("random", String::as_str),
+        size,
+    )?);
 
     let t = Arc::new(connect(&node, &key)?);
     let ours = Hello::new(
@@ -490,10 +559,10 @@ fn dial(args: &[String]) -> Result<(), Fail> {
     let start = Instant::now();
     let writer_err = Arc::new(parking_lot::Mutex::new(None::<Error>));
     let writer = {
-        let (t, err) = (t.clone(), writer_err.clone());
+        let (t, err, payloads) = (t.clone(), writer_err.clone(), payloads.clone());
         thread::spawn(move || {
             for i in 0..count {
-                let msg = Msg::new(offset + i % ECHO_LENGTH, payload(i, size));
+                let msg = Msg::new(offset + i % ECHO_LENGTH, payloads.get(i).into_owned());
                 if let Err(e) = t.write_msg(msg) {
                     *err.lock() = Some(e);
                     return;
@@ -526,7 +595,7 @@ fn dial(args: &[String]) -> Result<(), Fail> {
             _ => {}
         }
         let want_code = offset + echoed % ECHO_LENGTH;
-        if msg.code != want_code || msg.payload.consume() != payload(echoed, size).as_slice() {
+        if msg.code != want_code || msg.payload.consume() != &*payloads.get(echoed) {
             mismatches += 1;
         }
         echoed += 1;
@@ -578,6 +647,100 @@ fn dial(args: &[String]) -> Result<(), Fail> {
     if mismatches > 0 {
         return Err(run_err(format!("{mismatches} echo(es) did not match")));
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// swarm
+
+/// Connections set up at once by `swarm`.
+const SWARM_PARALLEL: usize = 32;
+
+/// Holds `--peers` idle connections to one node, each with its own key and running the echo
+/// protocol (so Pings are answered), for `--seconds`: for measuring memory per peer.
+fn swarm(args: &[String]) -> Result<(), Fail> {
+    let args = Args::parse(args, &["protocol", "peers", "seconds"], &[])?;
+    let node = args.enode()?;
+    let cap = args.protocol_cap()?;
+    let peers: usize = args.number("peers", 100)?;
+    let seconds: f64 = args.number("seconds", 30.0)?;
+    let protocols = [echo_protocol(&cap)];
+    let config = PeerConfig {
+        stack_size: Some(256 << 10),
+        ..PeerConfig::default()
+    };
+    let next = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let running = parking_lot::Mutex::new(Vec::new());
+    let start = Instant::now();
+    thread::scope(|scope| {
+        for _ in 0..SWARM_PARALLEL.min(peers) {
+            scope.spawn(|| {
+                while next.fetch_add(1, Ordering::Relaxed) < peers as u64 {
+                    let mut attempts = 0;
+                    let peer = loop {
+                        attempts += 1;
+                        let key = SecretKey::random();
+                        let ours = Hello::new(
+                            concat!("devp2p-peer-swarm/v", env!("CARGO_PKG_VERSION")),
+                            vec![cap.clone()],
+                            key.public_key().to_bytes(),
+                        );
+                        let connected = connect(&node, &key).ok().and_then(|t| {
+                            let theirs = hello_exchange(&t, &ours).ok()?;
+                            t.into_peer(
+                                &theirs,
+                                &protocols,
+                                ConnFlags::STATIC_DIALED,
+                                config.clone(),
+                            )
+                            .ok()
+                        });
+                        match connected {
+                            Some(p) => break Some(p),
+                            None if attempts < 3 => failed.fetch_add(1, Ordering::Relaxed),
+                            None => break None,
+                        };
+                    };
+                    let Some(peer) = peer else { continue };
+                    let p = peer.clone();
+                    let handle = thread::Builder::new()
+                        .name("swarm-peer".into())
+                        .stack_size(256 << 10)
+                        .spawn(move || p.run());
+                    if let Ok(h) = handle {
+                        running.lock().push((peer, h));
+                    }
+                }
+            });
+        }
+    });
+    let running = running.into_inner();
+    println!(
+        "connected {} in {:.2} s ({} failed attempt(s)); holding for {seconds} s",
+        running.len(),
+        start.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed)
+    );
+    flush();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    let mut dropped = 0;
+    while Instant::now() < deadline {
+        thread::sleep(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1)),
+        );
+    }
+    for (peer, _) in &running {
+        peer.disconnect(DiscReason::QUITTING);
+    }
+    for (_, h) in running {
+        if let Ok((true, _)) | Err(_) = h.join() {
+            dropped += 1;
+        }
+    }
+    println!("done ({dropped} peer(s) had been disconnected by the remote or failed)");
     Ok(())
 }
 

@@ -125,7 +125,7 @@ pub use crate::message::{
 pub use crate::node::NodeId;
 pub use crate::peer::{
     ConnFlags, ConnInfo, NetworkInfo, Peer, PeerConfig, PeerInfo, ProtoRw, ProtocolStats,
-    PING_INTERVAL,
+    PEER_THREAD_STACK_SIZE, PING_INTERVAL,
 };
 pub use crate::pipe::{msg_pipe, MsgPipeRw};
 pub use crate::protocol::{

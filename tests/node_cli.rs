@@ -73,8 +73,13 @@ fn text(bytes: &[u8]) -> String {
 
 /// Starts `listen`; returns the process and its stdout lines as they come.
 fn listen(seconds: &str) -> (Child, Receiver<String>) {
+    listen_with(&["--seconds", seconds])
+}
+
+fn listen_with(args: &[&str]) -> (Child, Receiver<String>) {
     let mut child = Command::new(node_bin())
-        .args(["listen", "--port", "0", "--seconds", seconds])
+        .args(["listen", "--port", "0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -207,4 +212,46 @@ fn unreachable_node_fails_clearly() {
         stderr.contains("is unreachable: connection refused"),
         "{stderr}"
     );
+}
+
+#[test]
+fn swarm_and_payload_kinds() {
+    let (child, lines) = listen_with(&["--seconds", "6", "--max-peers", "10"]);
+    let enode = lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("listen printed no enode URL");
+    for payload in [None, Some("pattern"), Some("random")] {
+        let mut args = vec!["dial", &enode, "--count", "50", "--size", "3000", "--json"];
+        if let Some(p) = payload {
+            args.extend(["--payload", p]);
+        }
+        let dial = run(&args, Duration::from_secs(20));
+        let out = text(&dial.stdout);
+        assert!(
+            dial.status.success(),
+            "dial {payload:?} failed: {}",
+            text(&dial.stderr)
+        );
+        assert!(out.contains("\"echoed\":50,\"mismatches\":0"), "{out}");
+    }
+    let bad = run(
+        &["dial", &enode, "--payload", "zeros"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+
+    let swarm = run(
+        &["swarm", &enode, "--peers", "3", "--seconds", "0"],
+        Duration::from_secs(30),
+    );
+    let out = text(&swarm.stdout);
+    assert!(
+        swarm.status.success(),
+        "swarm failed: {}",
+        text(&swarm.stderr)
+    );
+    assert!(out.contains("connected 3 in"), "{out}");
+    assert!(out.contains("done"), "{out}");
+    let out = wait_output(child, Duration::from_secs(20));
+    assert!(out.status.success(), "listen failed: {}", text(&out.stderr));
 }

@@ -422,3 +422,93 @@ fn two_peers_two_protocols_over_memory() {
     assert_eq!(echo.cap.name, "echo");
     assert_eq!((echo.msgs_in, echo.msgs_out), (100, 100));
 }
+
+/// A transport that counts protocol writes and how many are in flight at once; reads block
+/// until shutdown. Protocol writes fail from the `fail_from`th on.
+struct WriteCounter {
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+    writes: std::sync::atomic::AtomicUsize,
+    fail_from: usize,
+    closed_tx: parking_lot::Mutex<Option<crossbeam_channel::Sender<()>>>,
+    closed_rx: crossbeam_channel::Receiver<()>,
+}
+
+impl WriteCounter {
+    fn new(fail_from: usize) -> WriteCounter {
+        let (tx, rx) = bounded(0);
+        WriteCounter {
+            in_flight: 0.into(),
+            max_in_flight: 0.into(),
+            writes: 0.into(),
+            fail_from,
+            closed_tx: parking_lot::Mutex::new(Some(tx)),
+            closed_rx: rx,
+        }
+    }
+}
+
+impl MsgReader for WriteCounter {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        let _ = self.closed_rx.recv();
+        Err(Error::Eof)
+    }
+}
+
+impl MsgWriter for WriteCounter {
+    fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if msg.code < BASE_PROTOCOL_LENGTH {
+            return Ok(());
+        }
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, SeqCst);
+        let n = self.writes.fetch_add(1, SeqCst) + 1;
+        thread::yield_now();
+        self.in_flight.fetch_sub(1, SeqCst);
+        if n >= self.fail_from {
+            return Err(Error::other("write failed"));
+        }
+        Ok(())
+    }
+}
+
+impl Transport for WriteCounter {
+    fn shutdown(&self, _err: &Error) {
+        self.closed_tx.lock().take();
+    }
+}
+
+/// Eight protocols, each writing as fast as it can until its write fails.
+fn eight_writers(transport: Arc<WriteCounter>) -> (bool, Error) {
+    let protos: Vec<Protocol> = (0..8)
+        .map(|i| {
+            Protocol::new(format!("w{i}"), 1, 1, |_peer, rw| loop {
+                send_items(&rw, 0, &[])?;
+            })
+        })
+        .collect();
+    let conn = ConnInfo {
+        caps: protos.iter().map(Protocol::cap).collect(),
+        ..ConnInfo::default()
+    };
+    let config = PeerConfig {
+        ping_interval: Duration::MAX,
+        ..PeerConfig::default()
+    };
+    let peer = Peer::new(conn, transport, &protos, config);
+    within(secs(30), move || peer.run())
+}
+
+// The writer re-arms the write token itself: writes stay one at a time, and after a failed
+// write no other write starts (the failing writer keeps the token).
+#[test]
+fn writes_are_serialised_and_none_starts_after_a_failed_one() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let transport = Arc::new(WriteCounter::new(20_000));
+    let (remote_requested, err) = eight_writers(transport.clone());
+    assert!(!remote_requested);
+    assert_eq!(err.to_string(), "write failed");
+    assert_eq!(transport.max_in_flight.load(SeqCst), 1);
+    assert_eq!(transport.writes.load(SeqCst), 20_000);
+}

@@ -3,6 +3,9 @@
 mod common;
 
 use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
 
 use common::*;
 use devp2p_peer::*;
@@ -232,4 +235,93 @@ fn huge_declared_sizes_fail_decoding_without_panic() {
         ok.decode_list::<Vec<u8>>().unwrap(),
         vec![b"abc".to_vec(), vec![5]]
     );
+}
+
+/// A remote that floods Pings: every read returns one at once, until the peer shuts the
+/// transport down. Writes are recorded by code and take a millisecond each (a slow link, so
+/// that a Pong request is always pending); `fail_writes` makes each write fail.
+struct PingFlood {
+    closed: std::sync::atomic::AtomicBool,
+    fail_writes: bool,
+    written: crossbeam_channel::Sender<u64>,
+}
+
+impl MsgReader for PingFlood {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Eof);
+        }
+        Ok(Msg::new(PING_MSG, vec![0xc0]))
+    }
+}
+
+impl MsgWriter for PingFlood {
+    fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+        let _ = self.written.try_send(msg.code);
+        thread::sleep(Duration::from_millis(1));
+        if self.fail_writes {
+            return Err(Error::other("write failed"));
+        }
+        Ok(())
+    }
+}
+
+impl Transport for PingFlood {
+    fn shutdown(&self, _err: &Error) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn ping_flood_peer(fail_writes: bool, ping_interval: Duration) -> (Peer, Receiver<u64>) {
+    let (written, written_rx) = crossbeam_channel::unbounded();
+    let transport = PingFlood {
+        closed: false.into(),
+        fail_writes,
+        written,
+    };
+    let config = PeerConfig {
+        ping_interval,
+        ..PeerConfig::default()
+    };
+    let peer = Peer::new(
+        ConnInfo::default(),
+        std::sync::Arc::new(transport),
+        &[],
+        config,
+    );
+    (peer, written_rx)
+}
+
+// Found in a hostile-peer run: a remote flooding Pings kept a Pong request always ready, and
+// the pinger's periodic Ping (the `default` arm of its select) never ran.
+#[test]
+fn periodic_ping_is_sent_while_pong_requests_are_pending() {
+    let (peer, written) = ping_flood_peer(false, Duration::from_millis(10));
+    let p = peer.clone();
+    let run = thread::spawn(move || p.run());
+    let deadline = std::time::Instant::now() + secs(20);
+    let mut pongs = 0u64;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match written.recv_timeout(left) {
+            Ok(PING_MSG) => break,
+            Ok(PONG_MSG) => pongs += 1,
+            Ok(code) => panic!("unexpected message code {code}"),
+            Err(_) => panic!("no Ping within 20 s while flooded ({pongs} Pongs sent)"),
+        }
+    }
+    peer.disconnect(DiscReason::REQUESTED);
+    let (_, err) = within(secs(10), move || run.join().unwrap());
+    assert_eq!(err.disc_reason(), Some(DiscReason::REQUESTED));
+}
+
+// Found in a hostile-peer run: a failed Pong write was ignored, so a remote that sent Pings
+// and never read our Pongs was never cut.
+#[test]
+fn failed_pong_write_ends_the_peer() {
+    let (peer, written) = ping_flood_peer(true, Duration::MAX);
+    let (remote_requested, err) = within(secs(10), move || peer.run());
+    assert!(!remote_requested);
+    assert_eq!(err.to_string(), "write failed");
+    assert_eq!(written.try_recv().ok(), Some(PONG_MSG));
 }

@@ -4,6 +4,7 @@
 //! ([`support::serial`]).
 #![cfg(feature = "rlpx")]
 
+mod ping_flood;
 #[path = "../server_common/mod.rs"]
 mod server_common;
 mod support;
