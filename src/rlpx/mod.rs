@@ -23,7 +23,7 @@ mod frame;
 mod handshake;
 mod keys;
 mod mac;
-mod rlp;
+pub(crate) mod rlp;
 mod transport;
 
 pub use conn::{
@@ -39,4 +39,5 @@ pub use handshake::{
 };
 pub use keys::{node_id, PublicKey, SecretKey};
 pub use mac::{KeccakMac, MacHash};
+pub(crate) use mac::keccak256;
 pub use transport::{RlpxTransport, SNAPPY_PROTOCOL_VERSION};
