@@ -105,9 +105,7 @@ impl fmt::Display for EnrError {
             EnrError::NotSorted => f.write_str("record key/value pairs are not sorted by key"),
             EnrError::DuplicateKey => f.write_str("record contains duplicate key"),
             EnrError::IncompletePair => f.write_str("record contains incomplete k/v pair"),
-            EnrError::IncompleteList => {
-                f.write_str("record contains less than two list elements")
-            }
+            EnrError::IncompleteList => f.write_str("record contains less than two list elements"),
             EnrError::TooBig => write!(f, "record bigger than {SIZE_LIMIT} bytes"),
             EnrError::EncodeUnsigned => f.write_str("can't encode unsigned record"),
             EnrError::NotFound(key) => write!(f, "missing ENR key {key:?}"),
@@ -600,7 +598,10 @@ impl Record {
 
     /// The `enr:` text form of a signed record.
     pub fn to_text(&self) -> Result<String, EnrError> {
-        Ok(format!("enr:{}", Base64UrlUnpadded::encode_string(self.to_rlp()?)))
+        Ok(format!(
+            "enr:{}",
+            Base64UrlUnpadded::encode_string(self.to_rlp()?)
+        ))
     }
 }
 

@@ -110,8 +110,14 @@ fn load_errors() {
     // The ip entry is a string, not an integer list.
     r.set_raw("udp", vec![0xc1, 0x01]);
     let err = r.udp().unwrap_err();
-    assert!(matches!(&err, EnrError::BadValue { key, .. } if key == "udp"), "{err}");
-    assert_eq!(err.to_string(), "ENR key \"udp\": rlp: expected String or Byte");
+    assert!(
+        matches!(&err, EnrError::BadValue { key, .. } if key == "udp"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "ENR key \"udp\": rlp: expected String or Byte"
+    );
     // Wrong IP length.
     r.set_bytes("ip", &[1, 2, 3]);
     assert!(r
@@ -232,10 +238,7 @@ fn record_too_big() {
     let mut r = Record::new();
     r.set_bytes("0123456789", &[b'x'; SIZE_LIMIT]);
     assert_eq!(r.sign(&key), Err(EnrError::TooBig));
-    assert_eq!(
-        EnrError::TooBig.to_string(),
-        "record bigger than 300 bytes"
-    );
+    assert_eq!(EnrError::TooBig.to_string(), "record bigger than 300 bytes");
     assert!(!r.is_signed());
     r.set_bytes("0123456789", &[b'x'; 100]);
     r.sign(&key).unwrap();
@@ -255,7 +258,10 @@ fn decode_incomplete() {
         (&[0xc2, 0x1, 0x2], None),
         (&[0xc3, 0x1, 0x2, 0x3], Some(EnrError::IncompletePair)),
         (&[0xc4, 0x1, 0x2, 0x3, 0x4], None),
-        (&[0xc5, 0x1, 0x2, 0x3, 0x4, 0x5], Some(EnrError::IncompletePair)),
+        (
+            &[0xc5, 0x1, 0x2, 0x3, 0x4, 0x5],
+            Some(EnrError::IncompletePair),
+        ),
     ];
     for (input, want) in cases {
         let got = Record::decode_unverified(input).err();
@@ -293,7 +299,9 @@ fn sign_encode_and_decode_random() {
     let mut pairs = Vec::new();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..10 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let key = format!("k{:06x}", (x >> 40) ^ i);
         let value = x >> 32;
         r.set_uint(&key, value);
@@ -365,5 +373,8 @@ fn ipv6_only_record_gives_ipv6_enode() {
     // No address at all.
     let mut bare = Record::new();
     bare.sign(&key).unwrap();
-    assert_eq!(bare.to_enode().unwrap_err(), EnrError::NotFound("ip".into()));
+    assert_eq!(
+        bare.to_enode().unwrap_err(),
+        EnrError::NotFound("ip".into())
+    );
 }
