@@ -486,7 +486,7 @@ impl Record {
     pub fn sign(&mut self, key: &SecretKey) -> Result<(), EnrError> {
         let mut cpy = self.clone();
         cpy.set_bytes("id", b"v4");
-        cpy.set_bytes("secp256k1", &key.public_key().to_compressed());
+        cpy.set_bytes("secp256k1", &key.public_key().compressed());
         let digest = keccak256(&[&cpy.signing_content()]);
         let sig = key.sign_recoverable(&digest);
         let sig = sig[..64].to_vec();

@@ -238,7 +238,7 @@ fn rehash(p: &mut [u8]) {
 }
 
 /// Re-signs and rehashes a packet after editing its type or data.
-fn resign(key: &SecretKey, p: &mut Vec<u8>) {
+fn resign(key: &SecretKey, p: &mut [u8]) {
     let digest = keccak(&p[97..]);
     let sig = sign(key, &digest);
     p[32..97].copy_from_slice(&sig);

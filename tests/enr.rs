@@ -130,7 +130,8 @@ fn load_errors() {
 // TestSortedGetAndSet
 #[test]
 fn sorted_get_and_set() {
-    let cases: &[(&[(&str, u64)], &[(&str, u64)])] = &[
+    type Pairs = &'static [(&'static str, u64)];
+    let cases: &[(Pairs, Pairs)] = &[
         (
             &[("a", 1), ("c", 2), ("b", 3)],
             &[("a", 1), ("b", 3), ("c", 2)],
