@@ -50,8 +50,10 @@ fn parse_node(s: &str) -> Node {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut cfg = Config::default();
-    cfg.listen = "0.0.0.0:0".parse().expect("address");
+    let mut cfg = Config {
+        listen: "0.0.0.0:0".parse().expect("address"),
+        ..Config::default()
+    };
     let mut key = None;
     let mut seconds = 30u64;
     let mut json = false;
