@@ -76,6 +76,15 @@ impl Raw {
     }
 }
 
+/// A service whose liveness pings wait an hour, so none lands in the middle of a test.
+fn quiet() -> Discovery {
+    let cfg = Config {
+        ping_interval: Duration::from_secs(3600),
+        ..Config::loopback()
+    };
+    Discovery::start(SecretKey::random(), cfg).unwrap()
+}
+
 fn future() -> u64 {
     now_unix() + 20
 }
@@ -86,7 +95,7 @@ fn node(d: &Discovery) -> Node {
 
 #[test]
 fn ping_is_answered_with_pong_and_ping_back() {
-    let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let d = quiet();
     let raw = Raw::new();
     let hash = raw.ping(d.local_addr(), future());
     let (mut pong, mut back) = (None, None);
@@ -124,7 +133,7 @@ fn ping_is_answered_with_pong_and_ping_back() {
 
 #[test]
 fn findnode_without_endpoint_proof_is_not_answered() {
-    let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let d = quiet();
     let raw = Raw::new();
     raw.send(
         d.local_addr(),
@@ -178,7 +187,7 @@ fn bonded(d: &Discovery) -> Raw {
 
 #[test]
 fn enr_request_after_bond_gets_the_record() {
-    let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let d = quiet();
     let raw = bonded(&d);
     let hash = raw.send(
         d.local_addr(),
@@ -201,7 +210,7 @@ fn enr_request_after_bond_gets_the_record() {
 
 #[test]
 fn bad_packets_are_counted_and_dropped() {
-    let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let d = quiet();
     let raw = Raw::new();
     let to = d.local_addr();
     let ping = Packet::Ping(Ping {
@@ -248,11 +257,9 @@ fn bad_packets_are_counted_and_dropped() {
 
 #[test]
 fn neighbors_are_split_to_fit() {
-    let target = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let target = quiet();
     // Fourteen nodes ping the target; each answers its ping back and enters its table.
-    let others: Vec<Discovery> = (0..14)
-        .map(|_| Discovery::start(SecretKey::random(), Config::loopback()).unwrap())
-        .collect();
+    let others: Vec<Discovery> = (0..14).map(|_| quiet()).collect();
     for o in &others {
         o.ping(&node(&target)).unwrap();
     }
@@ -281,7 +288,7 @@ fn neighbors_are_split_to_fit() {
 
 #[test]
 fn nodes_find_each_other_from_one_bootnode() {
-    let boot = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let boot = quiet();
     let mut cfg = Config::loopback();
     cfg.bootnodes = vec![node(&boot)];
     let nodes: Vec<Discovery> = (0..5)
@@ -315,7 +322,7 @@ fn nodes_find_each_other_from_one_bootnode() {
 
 #[test]
 fn stop_joins_threads_promptly() {
-    let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    let d = quiet();
     let it = d.random_nodes();
     let t = std::thread::spawn(move || it.count());
     d.stop();

@@ -841,7 +841,13 @@ impl Shared {
     // ---- the table thread ----
 
     fn table_loop(self: Arc<Self>, stop: Receiver<()>, refresh: Duration) {
-        let mut next_refresh = Instant::now();
+        // Without bootnodes there is nothing to start a lookup from: the first refresh
+        // waits a full interval (decided here, not by when this thread gets to run).
+        let mut next_refresh = if self.bootnodes.is_empty() {
+            Instant::now() + refresh
+        } else {
+            Instant::now()
+        };
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 return;
