@@ -24,6 +24,10 @@ pub(crate) const RESP_TIMEOUT: Duration = Duration::from_millis(500);
 const EXPIRATION: Duration = Duration::from_secs(20);
 /// An endpoint proof lasts this long.
 const BOND_EXPIRATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most endpoint proofs remembered (go-ethereum keeps them in its node database).
+const MAX_BONDS: usize = 100_000;
+/// When the proofs are full, those without contact for this long are forgotten.
+const BOND_FORGET: Duration = Duration::from_secs(10 * 60);
 /// Nodes failing this many FindNode requests in a row are dropped from the table.
 const MAX_FINDNODE_FAILURES: u32 = 5;
 /// How often the reader thread checks whether the service was stopped.
@@ -433,7 +437,21 @@ impl Shared {
     }
 
     fn update_bond(&self, id: &[u8; 32], ip: &IpAddr, f: impl FnOnce(&mut Bond)) {
-        f(self.bonds.lock().entry((*id, *ip)).or_default());
+        let mut bonds = self.bonds.lock();
+        if bonds.len() >= MAX_BONDS && !bonds.contains_key(&(*id, *ip)) {
+            // Keep memory bounded under a flood of fresh keys: forget stale proofs first,
+            // and refuse new ones while the map is still full.
+            bonds.retain(|_, b| {
+                [b.last_ping_received, b.last_pong_received]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t.elapsed() < BOND_FORGET)
+            });
+            if bonds.len() >= MAX_BONDS {
+                return;
+            }
+        }
+        f(bonds.entry((*id, *ip)).or_default());
     }
 
     /// Whether `id` at `ip` answered one of our pings recently (the endpoint proof).
