@@ -84,6 +84,21 @@ pub(crate) fn run(shared: &Arc<Shared>, target: &[u8; 64]) -> Vec<Node> {
 /// Each lookup's results are handed out one by one; the next lookup starts when they are
 /// used up. [`next`](Iterator::next) blocks while a lookup runs and returns `None` once
 /// the service stops.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::discover::{Config, Discovery};
+/// use devp2p_peer::rlpx::SecretKey;
+///
+/// let boot = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+/// let cfg = Config { bootnodes: vec![boot.local_node()], ..Config::loopback() };
+/// let node = Discovery::start(SecretKey::random(), cfg).unwrap();
+/// let first = node.random_nodes().next().unwrap();
+/// assert_eq!(first.id, boot.local_node().id);
+/// node.stop();
+/// boot.stop();
+/// ```
 pub struct RandomNodes {
     shared: Arc<Shared>,
     buffer: VecDeque<Node>,

@@ -1,7 +1,7 @@
 //! Node discovery, protocol version 4 (go-ethereum's `p2p/discover`).
 //!
 //! Discovery finds peers without being told their addresses. Every node keeps a Kademlia
-//! [table](table) of other nodes, sorted by the XOR distance of their IDs to its own, and
+//! [table] of other nodes, sorted by the XOR distance of their IDs to its own, and
 //! answers four questions over UDP: *are you there* (Ping/Pong, which also proves the
 //! asker's address), *who is close to this ID* (FindNode/Neighbors, answered only to nodes
 //! that proved their address) and *what is your record* (ENRRequest/ENRResponse, EIP-868).

@@ -175,6 +175,24 @@ pub(crate) struct Shared {
 /// A running discovery v4 service. See the [module docs](super).
 ///
 /// [`stop`](Discovery::stop) (or drop) closes the socket's threads and joins them.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::discover::{Config, Discovery};
+/// use devp2p_peer::rlpx::SecretKey;
+///
+/// let a = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+/// let b = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+/// // A ping is answered with the sequence number of the node's record.
+/// assert_eq!(a.ping(&b.local_node()).unwrap(), b.local_record().seq());
+/// // After that endpoint proof, b answers a's record request.
+/// let record = a.request_enr(&b.local_node()).unwrap();
+/// assert_eq!(record.udp().unwrap(), b.local_addr().port());
+/// println!("{}", b.local_node()); // enode://...@127.0.0.1:port
+/// a.stop();
+/// b.stop();
+/// ```
 pub struct Discovery {
     shared: Arc<Shared>,
     stop_tx: Option<Sender<()>>,
