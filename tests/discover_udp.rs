@@ -329,3 +329,49 @@ fn stop_joins_threads_promptly() {
     // The iterator ends once the service stops (the join would hang otherwise).
     assert_eq!(t.join().unwrap(), 0);
 }
+
+#[test]
+fn garbage_datagrams_are_counted_never_fatal() {
+    use rand::Rng;
+    let d = quiet();
+    let raw = Raw::new();
+    let to = d.local_addr();
+    let mut rng = rand::rng();
+    for i in 0..200u64 {
+        let len = rng.random_range(0..1400);
+        let mut b = vec![0u8; len];
+        rng.fill(&mut b[..]);
+        if i % 2 == 0 && len > 32 {
+            // Half of them with a correct hash, so they reach signature recovery.
+            use sha3::{Digest, Keccak256};
+            let h: [u8; 32] = Keccak256::digest(&b[32..]).into();
+            b[..32].copy_from_slice(&h);
+        }
+        raw.sock.send_to(&b, to).unwrap();
+        if i % 20 == 19 {
+            // Pace the sender so the socket buffer never overflows on a loaded machine.
+            wait_for("batch counted", || d.stats().received == i + 1);
+        }
+    }
+    let s = d.stats();
+    let dropped = s.too_big
+        + s.too_small
+        + s.bad_hash
+        + s.bad_signature
+        + s.unknown_type
+        + s.bad_data
+        + s.expired
+        + s.unsolicited
+        + s.unknown_node;
+    assert_eq!(dropped, 200, "{s:?}");
+    assert_eq!(s.sent, 0);
+    // Still serving.
+    let hash = raw.ping(to, future());
+    loop {
+        if let (Packet::Pong(p), _, _) = raw.recv() {
+            assert_eq!(p.reply_tok, hash.to_vec());
+            break;
+        }
+    }
+    d.stop();
+}

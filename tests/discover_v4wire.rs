@@ -262,3 +262,32 @@ fn sign(key: &SecretKey, digest: &[u8; 32]) -> [u8; 65] {
     out[64] = id.to_u8();
     out
 }
+
+/// Mutated packet data (correctly hashed and signed) is rejected or accepted, never a
+/// panic; accepted packets re-encode and decode to the same value.
+#[test]
+fn mutated_packets_never_panic() {
+    use rand::Rng;
+    let key = SecretKey::random();
+    let mut rng = rand::rng();
+    for p in sample_packets() {
+        let (good, _) = encode(&key, &p);
+        for _ in 0..300 {
+            let mut b = good.clone();
+            let n = rng.random_range(1..4);
+            for _ in 0..n {
+                let i = rng.random_range(98..b.len());
+                b[i] = rng.random();
+            }
+            if rng.random_bool(0.2) {
+                let cut = rng.random_range(98..b.len());
+                b.truncate(cut.max(99));
+            }
+            resign(&key, &mut b);
+            if let Ok((packet, _, _)) = decode(&b) {
+                let (again, _) = encode(&key, &packet);
+                assert_eq!(decode(&again).unwrap().0, packet);
+            }
+        }
+    }
+}
