@@ -399,3 +399,20 @@ fn resign(key: &SecretKey, p: &mut [u8]) {
     let h: [u8; 32] = Keccak256::digest(&p[32..]).into();
     p[..32].copy_from_slice(&h);
 }
+
+/// Regression: go-ethereum's suite sends expirations of `-futureExpiration()` (a uint64
+/// near 2^64). Adding that many seconds to the Unix epoch overflowed and panicked the
+/// reader thread, so the service went deaf. Such a time stamp is negative as go-ethereum
+/// reads it (int64), so the packet is expired.
+#[test]
+fn wrapped_negative_expiration_is_expired_not_fatal() {
+    let d = service();
+    let t = Tester::new(&d);
+    t.send(&t.l1, &t.ping(t.local(), 0u64.wrapping_sub(future())));
+    t.bond();
+    t.find_node(&t.l1, [5; 64], 0u64.wrapping_sub(future()));
+    wait_stats(&d, "expired drops", |s| s.expired == 2);
+    assert!(expired(u64::MAX));
+    assert!(expired(1 << 63));
+    assert!(!expired(future()));
+}

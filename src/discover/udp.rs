@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use parking_lot::Mutex;
@@ -30,6 +30,8 @@ const MAX_BONDS: usize = 100_000;
 const BOND_FORGET: Duration = Duration::from_secs(10 * 60);
 /// Nodes failing this many FindNode requests in a row are dropped from the table.
 const MAX_FINDNODE_FAILURES: u32 = 5;
+/// The longest ping or refresh interval honoured.
+const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// How often the reader thread checks whether the service was stopped.
 const READ_POLL: Duration = Duration::from_millis(100);
 
@@ -230,7 +232,12 @@ impl Discovery {
             .sign(&key)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let self_id = key.public_key().node_id();
-        let mut tab = Table::with_ping_interval(self_id, cfg.ping_interval);
+        // Huge intervals would overflow `Instant` arithmetic: a year is "never" enough.
+        let ping_interval = cfg
+            .ping_interval
+            .clamp(Duration::from_millis(1), MAX_INTERVAL);
+        let refresh = cfg.refresh_interval.min(MAX_INTERVAL);
+        let mut tab = Table::with_ping_interval(self_id, ping_interval);
         for b in &cfg.bootnodes {
             tab.add_found(b.clone());
         }
@@ -259,7 +266,6 @@ impl Discovery {
                 .spawn(move || s.read_loop())?,
         );
         let s = shared.clone();
-        let refresh = cfg.refresh_interval;
         let spawned = thread::Builder::new()
             .name("disc-table".into())
             .spawn(move || s.table_loop(stop_rx, refresh));
@@ -404,11 +410,6 @@ impl std::error::Error for DiscError {}
 
 fn expiration() -> u64 {
     v4wire::now_unix() + EXPIRATION.as_secs()
-}
-
-/// go-ethereum's `Expired`: the time stamp is before now.
-fn expired(ts: u64) -> bool {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(ts) < SystemTime::now()
 }
 
 fn recent(t: Option<Instant>) -> bool {
@@ -761,7 +762,7 @@ impl Shared {
                 return;
             }
         };
-        if packet.expiration().is_some_and(expired) {
+        if packet.expiration().is_some_and(v4wire::expired) {
             inc(&c.expired);
             return;
         }

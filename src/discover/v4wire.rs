@@ -35,7 +35,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::enr::{EnrError, Record};
 use crate::rlpx::rlp::{self, Kind};
@@ -578,9 +578,27 @@ pub fn decode(input: &[u8]) -> Result<(Packet, PublicKey, [u8; 32]), PacketError
     Ok((packet, sender, hash))
 }
 
-/// Whether the Unix time `ts` is in the past.
+/// Whether the Unix time `ts` is in the past, read as go-ethereum reads it: as a signed
+/// 64-bit number, so values of 2^63 and above are negative times, long past.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::discover::v4wire::{expired, now_unix};
+///
+/// assert!(expired(now_unix() - 1));
+/// assert!(!expired(now_unix() + 20));
+/// assert!(expired(0u64.wrapping_sub(now_unix() + 20))); // "-future" wraps around
+/// ```
 pub fn expired(ts: u64) -> bool {
-    ts < now_unix()
+    if ts > i64::MAX as u64 {
+        return true;
+    }
+    match SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(ts)) {
+        Some(t) => t < SystemTime::now(),
+        // Beyond what the platform's clock can represent: far in the future.
+        None => false,
+    }
 }
 
 /// The current Unix time in seconds.
