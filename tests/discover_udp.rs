@@ -375,3 +375,30 @@ fn garbage_datagrams_are_counted_never_fatal() {
     }
     d.stop();
 }
+
+/// Liveness revalidation pings table entries; a Pong announcing a newer record makes the
+/// table fetch it (go-ethereum's `TestTable_revalidateSyncRecord`, over real sockets).
+#[test]
+fn revalidation_fetches_newer_records() {
+    let a = Discovery::start(
+        SecretKey::random(),
+        Config {
+            ping_interval: Duration::from_millis(50),
+            ..Config::loopback()
+        },
+    )
+    .unwrap();
+    let b = quiet();
+    // b pings a; a pings back and, on b's answer, puts b in its table.
+    b.ping(&node(&a)).unwrap();
+    let b_id = node(&b).id;
+    let seq_in_a = |a: &Discovery| a.table_nodes().iter().find(|n| n.id == b_id).map(|n| n.seq);
+    let first = b.local_record().seq();
+    wait_for("first record fetched", || seq_in_a(&a) == Some(first));
+    b.update_record(|r| r.set_bytes("foo", b"bar")).unwrap();
+    let second = b.local_record().seq();
+    assert_eq!(second, first + 1);
+    wait_for("newer record fetched", || seq_in_a(&a) == Some(second));
+    a.stop();
+    b.stop();
+}

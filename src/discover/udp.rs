@@ -15,7 +15,7 @@ use super::lookup::{self, RandomNodes};
 use super::table::{self, Table};
 use super::v4wire::{self, Endpoint, Packet, PacketError};
 use super::Node;
-use crate::enr::Record;
+use crate::enr::{EnrError, Record};
 use crate::rlpx::{keccak256, Enode, PublicKey, SecretKey};
 
 /// How long a reply may take.
@@ -301,6 +301,39 @@ impl Discovery {
     /// This node's signed record.
     pub fn local_record(&self) -> Record {
         self.shared.record.lock().clone()
+    }
+
+    /// Changes this node's record (for example to add the `eth` entry) and signs it again,
+    /// which bumps its sequence number; peers learn of the change from the number in our
+    /// Ping and Pong packets. If the result would not fit in 300 bytes the record is left
+    /// as it was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::discover::{Config, Discovery};
+    /// use devp2p_peer::enr::EthEntry;
+    /// use devp2p_peer::rlpx::SecretKey;
+    ///
+    /// let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
+    /// let before = d.local_record().seq();
+    /// let fork = EthEntry { hash: [0xfc, 0x64, 0xec, 0x04], next: 0 };
+    /// d.update_record(|r| r.set_eth(fork)).unwrap();
+    /// assert_eq!(d.local_record().seq(), before + 1);
+    /// assert_eq!(d.local_record().eth().unwrap(), fork);
+    /// d.stop();
+    /// ```
+    pub fn update_record(&self, f: impl FnOnce(&mut Record)) -> Result<(), EnrError> {
+        let mut current = self.shared.record.lock();
+        let mut next = current.clone();
+        f(&mut next);
+        if next.is_signed() {
+            // Nothing changed.
+            return Ok(());
+        }
+        next.sign(&self.shared.key)?;
+        *current = next;
+        Ok(())
     }
 
     /// A copy of the nodes in the table.
