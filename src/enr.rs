@@ -96,6 +96,8 @@ pub enum EnrError {
     Base64,
     /// The RLP structure is malformed.
     Rlp(RlpError),
+    /// Bytes follow the record where only the record was expected.
+    TrailingData,
 }
 
 impl fmt::Display for EnrError {
@@ -116,6 +118,7 @@ impl fmt::Display for EnrError {
             }
             EnrError::Base64 => f.write_str("illegal base64 data"),
             EnrError::Rlp(e) => write!(f, "{e}"),
+            EnrError::TrailingData => f.write_str("rlp: input contains more than one value"),
         }
     }
 }
@@ -536,7 +539,7 @@ impl Record {
     pub fn decode(input: &[u8]) -> Result<Self, EnrError> {
         let (r, rest) = Self::decode_unverified(input)?;
         if !rest.is_empty() {
-            return Err(EnrError::Rlp(RlpError::ElemTooLarge));
+            return Err(EnrError::TrailingData);
         }
         r.verify()?;
         Ok(r)

@@ -222,7 +222,10 @@ fn neighbors_node_must_have_exactly_four_fields() {
     pkt.extend_from_slice(&d);
     resign(&key, &mut pkt);
     let err = decode(&pkt).unwrap_err();
-    assert_eq!(err.to_string(), "rlp: input list has too many elements");
+    assert_eq!(
+        err.to_string(),
+        "rlp: input list has too many elements for v4wire.Node"
+    );
 }
 
 #[test]

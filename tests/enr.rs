@@ -66,6 +66,13 @@ fn tampered_vector_is_rejected() {
     );
     // Structurally it is fine.
     assert!(Record::decode_unverified(&raw).is_ok());
+    // A record must be alone.
+    let mut trailing = unhex(EIP_RLP);
+    trailing.push(0x80);
+    assert_eq!(
+        Record::decode(&trailing).unwrap_err().to_string(),
+        "rlp: input contains more than one value"
+    );
 }
 
 #[test]

@@ -427,14 +427,13 @@ impl<'a> Fields<'a> {
         Ok(out)
     }
 
-    /// Requires that no elements remain (structs without a tail).
-    fn end(self) -> Result<(), PacketError> {
+    /// Requires that no elements remain (structs without a tail); `err` names the struct
+    /// as go-ethereum's decoder does.
+    fn end(self, err: &'static str) -> Result<(), PacketError> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(PacketError::BadField(
-                "rlp: input list has too many elements",
-            ))
+            Err(PacketError::BadField(err))
         }
     }
 
@@ -454,7 +453,7 @@ impl<'a> Fields<'a> {
     fn endpoint(&mut self) -> Result<Endpoint, PacketError> {
         let mut l = self.list()?;
         let e = l.endpoint_fields()?;
-        l.end()?;
+        l.end("rlp: input list has too many elements for v4wire.Endpoint")?;
         Ok(e)
     }
 }
@@ -511,7 +510,7 @@ fn decode_data(kind: u8, data: &[u8]) -> Result<Packet, PacketError> {
                 let mut n = list.list()?;
                 let endpoint = n.endpoint_fields()?;
                 let id = n.pubkey()?;
-                n.end()?;
+                n.end("rlp: input list has too many elements for v4wire.Node")?;
                 nodes.push(NodeEntry { endpoint, id });
             }
             let expiration = f.uint()?;
