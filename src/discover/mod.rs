@@ -34,7 +34,9 @@
 //! boot.stop();
 //! ```
 
+mod config;
 mod lookup;
+mod service;
 pub mod table;
 mod udp;
 pub mod v4wire;
@@ -44,8 +46,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::rlpx::Enode;
 
+pub use config::{Config, DiscError, Stats};
 pub use lookup::RandomNodes;
-pub use udp::{Config, DiscError, Discovery, Stats};
+pub use service::Discovery;
 
 /// A node as discovery knows it: its `enode://` address, its ID and its record's
 /// sequence number (0 when no record was seen).

@@ -1,21 +1,22 @@
-//! The discovery service: a UDP socket, a reader thread, a table thread and the RPCs.
+//! The inside of the discovery service: the RPCs, the reader thread and the table thread.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::lookup::{self, RandomNodes};
+use super::config::DiscError;
+use super::lookup;
 use super::table::{self, Table};
 use super::v4wire::{self, Endpoint, Packet, PacketError};
 use super::Node;
-use crate::enr::{EnrError, Record};
+use crate::enr::Record;
 use crate::rlpx::{keccak256, Enode, PublicKey, SecretKey};
 
 /// How long a reply may take.
@@ -31,98 +32,23 @@ const BOND_FORGET: Duration = Duration::from_secs(10 * 60);
 /// Nodes failing this many FindNode requests in a row are dropped from the table.
 const MAX_FINDNODE_FAILURES: u32 = 5;
 /// The longest ping or refresh interval honoured.
-const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// How often the reader thread checks whether the service was stopped.
-const READ_POLL: Duration = Duration::from_millis(100);
-
-/// Settings of a [`Discovery`] service.
-///
-/// # Examples
-///
-/// ```
-/// use devp2p_peer::discover::Config;
-///
-/// let cfg = Config::default();
-/// assert_eq!(cfg.listen.port(), 30303);
-/// let local = Config::loopback();
-/// assert_eq!(local.listen.to_string(), "127.0.0.1:0");
-/// ```
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The UDP address to bind (port 0: any free port).
-    pub listen: SocketAddr,
-    /// The TCP (RLPx) port to advertise; 0 uses the UDP port.
-    pub tcp_port: u16,
-    /// Nodes to start from.
-    pub bootnodes: Vec<Node>,
-    /// Mean interval of liveness pings (the slow list uses three times this).
-    pub ping_interval: Duration,
-    /// Interval of table refreshes (a lookup of the own ID and of random targets).
-    pub refresh_interval: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 30303),
-            tcp_port: 0,
-            bootnodes: Vec::new(),
-            ping_interval: table::PING_INTERVAL,
-            refresh_interval: Duration::from_secs(30 * 60),
-        }
-    }
-}
-
-impl Config {
-    /// Listen on 127.0.0.1, any free port (for tests and local networks).
-    pub fn loopback() -> Self {
-        Config {
-            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            ..Config::default()
-        }
-    }
-}
-
-/// Packet counters of a [`Discovery`] service.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Packets received (good or bad).
-    pub received: u64,
-    /// Packets sent.
-    pub sent: u64,
-    /// Dropped: over 1280 bytes.
-    pub too_big: u64,
-    /// Dropped: shorter than a header.
-    pub too_small: u64,
-    /// Dropped: the hash does not match.
-    pub bad_hash: u64,
-    /// Dropped: no key can be recovered from the signature.
-    pub bad_signature: u64,
-    /// Dropped: unknown packet type.
-    pub unknown_type: u64,
-    /// Dropped: malformed packet data.
-    pub bad_data: u64,
-    /// Dropped: expiration in the past.
-    pub expired: u64,
-    /// Dropped: a reply nobody waits for.
-    pub unsolicited: u64,
-    /// Dropped: a FindNode or ENRRequest from a node without an endpoint proof.
-    pub unknown_node: u64,
-}
+pub(crate) const READ_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
-struct Counters {
-    received: AtomicU64,
-    sent: AtomicU64,
-    too_big: AtomicU64,
-    too_small: AtomicU64,
-    bad_hash: AtomicU64,
-    bad_signature: AtomicU64,
-    unknown_type: AtomicU64,
-    bad_data: AtomicU64,
-    expired: AtomicU64,
-    unsolicited: AtomicU64,
-    unknown_node: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) received: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) too_big: AtomicU64,
+    pub(crate) too_small: AtomicU64,
+    pub(crate) bad_hash: AtomicU64,
+    pub(crate) bad_signature: AtomicU64,
+    pub(crate) unknown_type: AtomicU64,
+    pub(crate) bad_data: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) unsolicited: AtomicU64,
+    pub(crate) unknown_node: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -131,7 +57,7 @@ fn inc(c: &AtomicU64) {
 
 /// What the endpoint proof records about a (node, IP) pair.
 #[derive(Default, Clone, Copy)]
-struct Bond {
+pub(crate) struct Bond {
     last_ping_received: Option<Instant>,
     last_pong_received: Option<Instant>,
     find_fails: u32,
@@ -145,7 +71,7 @@ enum Action {
     AddNode(Node),
 }
 
-struct Pending {
+pub(crate) struct Pending {
     serial: u64,
     from: [u8; 32],
     ip: IpAddr,
@@ -159,287 +85,20 @@ struct Pending {
 pub(crate) struct Shared {
     pub(crate) key: SecretKey,
     pub(crate) self_id: [u8; 32],
-    socket: UdpSocket,
-    local_addr: SocketAddr,
-    tcp_port: u16,
-    record: Mutex<Record>,
+    pub(crate) socket: UdpSocket,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) tcp_port: u16,
+    pub(crate) record: Mutex<Record>,
     pub(crate) table: Mutex<Table>,
-    bonds: Mutex<HashMap<([u8; 32], IpAddr), Bond>>,
-    pending: Mutex<Vec<Pending>>,
-    serial: AtomicU64,
+    pub(crate) bonds: Mutex<HashMap<([u8; 32], IpAddr), Bond>>,
+    pub(crate) pending: Mutex<Vec<Pending>>,
+    pub(crate) serial: AtomicU64,
     pub(crate) closed: AtomicBool,
     /// Never sent on; dropped on stop so waiters wake at once.
     pub(crate) closing: Receiver<()>,
     pub(crate) bootnodes: Vec<Node>,
-    counters: Counters,
+    pub(crate) counters: Counters,
 }
-
-/// A running discovery v4 service. See the [module docs](super).
-///
-/// [`stop`](Discovery::stop) (or drop) closes the socket's threads and joins them.
-///
-/// # Examples
-///
-/// ```
-/// use devp2p_peer::discover::{Config, Discovery};
-/// use devp2p_peer::rlpx::SecretKey;
-///
-/// let a = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
-/// let b = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
-/// // A ping is answered with the sequence number of the node's record.
-/// assert_eq!(a.ping(&b.local_node()).unwrap(), b.local_record().seq());
-/// // After that endpoint proof, b answers a's record request.
-/// let record = a.request_enr(&b.local_node()).unwrap();
-/// assert_eq!(record.udp().unwrap(), b.local_addr().port());
-/// println!("{}", b.local_node()); // enode://...@127.0.0.1:port
-/// a.stop();
-/// b.stop();
-/// ```
-pub struct Discovery {
-    shared: Arc<Shared>,
-    stop_tx: Option<Sender<()>>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Discovery {
-    /// Binds the socket and starts the reader and table threads. The bootnodes enter the
-    /// table at once; the table thread then looks up the own ID to fill it.
-    pub fn start(key: SecretKey, cfg: Config) -> io::Result<Discovery> {
-        let socket = UdpSocket::bind(cfg.listen)?;
-        socket.set_read_timeout(Some(READ_POLL))?;
-        let local_addr = socket.local_addr()?;
-        let tcp_port = if cfg.tcp_port == 0 {
-            local_addr.port()
-        } else {
-            cfg.tcp_port
-        };
-        let mut record = Record::new();
-        record.set_seq(1);
-        if !local_addr.ip().is_unspecified() {
-            record.set_ip(local_addr.ip());
-        }
-        match local_addr.ip() {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() && !v6.is_unspecified() => {
-                record.set_udp6(local_addr.port());
-                record.set_tcp6(tcp_port);
-            }
-            _ => {
-                record.set_udp(local_addr.port());
-                record.set_tcp(tcp_port);
-            }
-        }
-        record
-            .sign(&key)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let self_id = key.public_key().node_id();
-        // Huge intervals would overflow `Instant` arithmetic: a year is "never" enough.
-        let ping_interval = cfg
-            .ping_interval
-            .clamp(Duration::from_millis(1), MAX_INTERVAL);
-        let refresh = cfg.refresh_interval.min(MAX_INTERVAL);
-        let mut tab = Table::with_ping_interval(self_id, ping_interval);
-        for b in &cfg.bootnodes {
-            tab.add_found(b.clone());
-        }
-        let (stop_tx, stop_rx) = unbounded::<()>();
-        let shared = Arc::new(Shared {
-            key,
-            self_id,
-            socket,
-            local_addr,
-            tcp_port,
-            record: Mutex::new(record),
-            table: Mutex::new(tab),
-            bonds: Mutex::new(HashMap::new()),
-            pending: Mutex::new(Vec::new()),
-            serial: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            closing: stop_rx.clone(),
-            bootnodes: cfg.bootnodes.clone(),
-            counters: Counters::default(),
-        });
-        let mut threads = Vec::new();
-        let s = shared.clone();
-        threads.push(
-            thread::Builder::new()
-                .name("disc-read".into())
-                .spawn(move || s.read_loop())?,
-        );
-        let s = shared.clone();
-        let spawned = thread::Builder::new()
-            .name("disc-table".into())
-            .spawn(move || s.table_loop(stop_rx, refresh));
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                let mut d = Discovery {
-                    shared,
-                    stop_tx: Some(stop_tx),
-                    threads,
-                };
-                d.shutdown();
-                return Err(e);
-            }
-        }
-        Ok(Discovery {
-            shared,
-            stop_tx: Some(stop_tx),
-            threads,
-        })
-    }
-
-    /// The bound UDP address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
-    }
-
-    /// This node: its key, the bound address and the advertised TCP port.
-    pub fn local_node(&self) -> Node {
-        self.shared.local_node()
-    }
-
-    /// This node's signed record.
-    pub fn local_record(&self) -> Record {
-        self.shared.record.lock().clone()
-    }
-
-    /// Changes this node's record (for example to add the `eth` entry) and signs it again,
-    /// which bumps its sequence number; peers learn of the change from the number in our
-    /// Ping and Pong packets. If the result would not fit in 300 bytes the record is left
-    /// as it was.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use devp2p_peer::discover::{Config, Discovery};
-    /// use devp2p_peer::enr::EthEntry;
-    /// use devp2p_peer::rlpx::SecretKey;
-    ///
-    /// let d = Discovery::start(SecretKey::random(), Config::loopback()).unwrap();
-    /// let before = d.local_record().seq();
-    /// let fork = EthEntry { hash: [0xfc, 0x64, 0xec, 0x04], next: 0 };
-    /// d.update_record(|r| r.set_eth(fork)).unwrap();
-    /// assert_eq!(d.local_record().seq(), before + 1);
-    /// assert_eq!(d.local_record().eth().unwrap(), fork);
-    /// d.stop();
-    /// ```
-    pub fn update_record(&self, f: impl FnOnce(&mut Record)) -> Result<(), EnrError> {
-        let mut current = self.shared.record.lock();
-        let mut next = current.clone();
-        f(&mut next);
-        if next.is_signed() {
-            // Nothing changed.
-            return Ok(());
-        }
-        next.sign(&self.shared.key)?;
-        *current = next;
-        Ok(())
-    }
-
-    /// A copy of the nodes in the table.
-    pub fn table_nodes(&self) -> Vec<Node> {
-        self.shared
-            .table
-            .lock()
-            .entries()
-            .map(|e| e.node.clone())
-            .collect()
-    }
-
-    /// The packet counters.
-    pub fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            received: g(&c.received),
-            sent: g(&c.sent),
-            too_big: g(&c.too_big),
-            too_small: g(&c.too_small),
-            bad_hash: g(&c.bad_hash),
-            bad_signature: g(&c.bad_signature),
-            unknown_type: g(&c.unknown_type),
-            bad_data: g(&c.bad_data),
-            expired: g(&c.expired),
-            unsolicited: g(&c.unsolicited),
-            unknown_node: g(&c.unknown_node),
-        }
-    }
-
-    /// Pings `node` and waits for its Pong; returns the sequence number of its record
-    /// (0 if it did not say).
-    pub fn ping(&self, node: &Node) -> Result<u64, DiscError> {
-        self.shared.ping(node)
-    }
-
-    /// Asks `node` for its record (after an endpoint proof if needed) and verifies it.
-    pub fn request_enr(&self, node: &Node) -> Result<Record, DiscError> {
-        self.shared.request_enr(node)
-    }
-
-    /// Asks `node` for the nodes it knows closest to `target` (a public key's 64 bytes).
-    pub fn find_node(&self, node: &Node, target: &[u8; 64]) -> Result<Vec<Node>, DiscError> {
-        self.shared.find_node(node, target)
-    }
-
-    /// An iterative lookup of the nodes closest to `target` (64 bytes, the public key
-    /// whose keccak256 is the target ID), three queries at a time. Found nodes enter
-    /// the table. Returns up to 16 nodes, closest first.
-    pub fn lookup(&self, target: &[u8; 64]) -> Vec<Node> {
-        lookup::run(&self.shared, target)
-    }
-
-    /// An endless iterator of nodes from random lookups (for a dialer). It ends when the
-    /// service stops.
-    pub fn random_nodes(&self) -> RandomNodes {
-        lookup::RandomNodes::new(self.shared.clone())
-    }
-
-    /// Stops the service and joins its threads.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
-        self.stop_tx.take();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Discovery {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Why a discovery request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DiscError {
-    /// No reply in time: `RPC timeout`.
-    Timeout,
-    /// The service was stopped: `socket closed`.
-    Closed,
-    /// Sending failed.
-    Send(String),
-    /// The node sent an invalid record or one of another node.
-    BadRecord(String),
-}
-
-impl std::fmt::Display for DiscError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DiscError::Timeout => f.write_str("RPC timeout"),
-            DiscError::Closed => f.write_str("socket closed"),
-            DiscError::Send(e) => write!(f, "send: {e}"),
-            DiscError::BadRecord(e) => write!(f, "invalid record: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for DiscError {}
 
 fn expiration() -> u64 {
     v4wire::now_unix() + EXPIRATION.as_secs()
@@ -450,7 +109,7 @@ fn recent(t: Option<Instant>) -> bool {
 }
 
 impl Shared {
-    fn local_node(&self) -> Node {
+    pub(crate) fn local_node(&self) -> Node {
         let r = self.record.lock();
         let mut n = Node::new(Enode {
             pubkey: self.key.public_key(),
@@ -749,7 +408,7 @@ impl Shared {
 
     // ---- the reader thread ----
 
-    fn read_loop(&self) {
+    pub(crate) fn read_loop(&self) {
         let mut buf = vec![0u8; 2048];
         while !self.closed.load(Ordering::SeqCst) {
             match self.socket.recv_from(&mut buf) {
@@ -910,7 +569,7 @@ impl Shared {
 
     // ---- the table thread ----
 
-    fn table_loop(self: Arc<Self>, stop: Receiver<()>, refresh: Duration) {
+    pub(crate) fn table_loop(self: Arc<Self>, stop: Receiver<()>, refresh: Duration) {
         // Without bootnodes there is nothing to start a lookup from: the first refresh
         // waits a full interval (decided here, not by when this thread gets to run).
         let mut next_refresh = if self.bootnodes.is_empty() {
