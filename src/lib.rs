@@ -114,6 +114,11 @@ mod wait_group;
 #[cfg(feature = "rlpx")]
 pub mod rlpx;
 
+#[cfg(feature = "discovery")]
+pub mod discover;
+#[cfg(feature = "discovery")]
+pub mod enr;
+
 pub use crate::disc::DiscReason;
 pub use crate::error::{disc_reason_for_error, Error};
 pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType};

@@ -233,6 +233,31 @@ impl PublicKey {
         node_id(self)
     }
 
+    /// The 33-byte compressed form (`02`/`03` ‖ X), used in node records.
+    #[cfg(feature = "discovery")]
+    pub(crate) fn compressed(&self) -> [u8; 33] {
+        self.0.serialize()
+    }
+
+    /// Parses the 33-byte compressed form.
+    #[cfg(feature = "discovery")]
+    pub(crate) fn from_compressed(bytes: &[u8]) -> Result<Self> {
+        let arr: [u8; 33] = bytes
+            .try_into()
+            .map_err(|_| RlpxError::InvalidPublicKey("want 33 bytes"))?;
+        secp256k1::PublicKey::from_byte_array_compressed(arr)
+            .map(PublicKey)
+            .map_err(|_| RlpxError::InvalidPublicKey("not a point on the secp256k1 curve"))
+    }
+
+    /// Checks a 64-byte `R ‖ S` signature over the 32-byte `digest` (no
+    /// recovery id). High-S signatures are rejected, as libsecp256k1 does.
+    #[cfg(feature = "discovery")]
+    pub(crate) fn verify_compact(&self, digest: &[u8; 32], sig: &[u8]) -> bool {
+        secp256k1::ecdsa::Signature::from_compact(sig)
+            .is_ok_and(|s| s.verify(Message::from_digest(*digest), &self.0).is_ok())
+    }
+
     /// Recovers the public key that produced the 65-byte `R ‖ S ‖ V` signature
     /// over the 32-byte `digest`.
     pub(crate) fn recover(digest: &[u8; 32], sig: &[u8; 65]) -> Result<Self> {

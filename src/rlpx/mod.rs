@@ -39,5 +39,7 @@ pub use handshake::{
     Secrets, SessionParams, HANDSHAKE_VERSION, MAX_PACKET_SIZE,
 };
 pub use keys::{node_id, PublicKey, SecretKey};
+#[cfg(feature = "discovery")]
+pub(crate) use mac::keccak256;
 pub use mac::{KeccakMac, MacHash};
 pub use transport::{RlpxTransport, SNAPPY_PROTOCOL_VERSION};
