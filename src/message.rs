@@ -195,8 +195,11 @@ pub(crate) fn decode_first<T: Decodable>(bytes: &[u8]) -> Result<T, rlp::Decoder
 
 /// The bytes of the first RLP value of `bytes`.
 fn first_item(bytes: &[u8]) -> Result<&[u8], rlp::DecoderError> {
-    let end = PayloadInfo::from(bytes)?.total();
-    bytes.get(..end).ok_or(rlp::DecoderError::RlpIsTooShort)
+    let info = PayloadInfo::from(bytes)?;
+    // A declared length near `usize::MAX` must not overflow the sum.
+    let end = info.header_len.checked_add(info.value_len);
+    end.and_then(|end| bytes.get(..end))
+        .ok_or(rlp::DecoderError::RlpIsTooShort)
 }
 
 /// Reads messages. Implementations allow calls from several threads at once.
