@@ -118,6 +118,8 @@ struct Shared {
     stop: AtomicBool,
     dial_failures: AtomicUsize,
     handshake_failures: AtomicUsize,
+    /// Why dials and Hello exchanges failed: text -> count.
+    failed: Mutex<std::collections::BTreeMap<String, usize>>,
     connections: AtomicUsize,
 }
 
@@ -168,7 +170,8 @@ pub struct Report {
     pub fds: (usize, usize),
     /// Resident memory (KiB) sampled once a second.
     pub rss_kib: Vec<u64>,
-    /// How the peers ended (both sides counted): error text -> count.
+    /// How the peers ended (both sides counted), and why dials and Hello exchanges failed:
+    /// error text -> count.
     pub ends: std::collections::BTreeMap<String, usize>,
     /// Every check that failed.
     pub failures: Vec<String>,
@@ -324,8 +327,13 @@ fn client_loop(i: usize, ctx: Arc<ClientCtx>) {
         let (addr, server_key) = ctx.servers[server_index];
         let t = match RlpxTransport::dial(addr, &key, &server_key, Duration::from_secs(20)) {
             Ok(t) => t,
-            Err(_) => {
+            Err(e) => {
                 shared.dial_failures.fetch_add(1, SeqCst);
+                *shared
+                    .failed
+                    .lock()
+                    .entry(format!("dial: {e}"))
+                    .or_default() += 1;
                 thread::sleep(rng.around(Duration::from_millis(50)));
                 continue;
             }
@@ -349,8 +357,13 @@ fn client_loop(i: usize, ctx: Arc<ClientCtx>) {
         });
         let peer = match peer {
             Ok(peer) => peer,
-            Err(_) => {
+            Err(e) => {
                 shared.handshake_failures.fetch_add(1, SeqCst);
+                *shared
+                    .failed
+                    .lock()
+                    .entry(format!("hello: {e}"))
+                    .or_default() += 1;
                 thread::sleep(rng.around(Duration::from_millis(50)));
                 continue;
             }
@@ -546,6 +559,9 @@ pub fn run(config: SoakConfig) -> Report {
     report.connections = shared.connections.load(SeqCst);
     report.dial_failures = shared.dial_failures.load(SeqCst);
     report.handshake_failures = shared.handshake_failures.load(SeqCst);
+    report
+        .ends
+        .extend(std::mem::take(&mut *shared.failed.lock()));
     drop(shared);
 
     // Threads and descriptors: back to the start (threads exit just after being joined).
@@ -667,7 +683,7 @@ fn main() {
         report.elapsed
     );
     for (text, n) in &report.ends {
-        println!("  {n:6} peers ended with: {text}");
+        println!("  {n:6} × {text}");
     }
     if report.failures.is_empty() {
         println!("ok");
