@@ -46,7 +46,7 @@ pub fn link(snappy: bool) -> (FrameEgress, FrameIngress) {
 }
 
 /// A reader that hands out its bytes in chunks whose sizes come from a list (cycled), as a
-/// socket would; a chunk size of 0 is taken as 1.
+/// socket would: `sizes[i] * 37 + 1` bytes (1 to 9,436); an empty list reads all at once.
 pub struct Chunked<'a> {
     data: &'a [u8],
     sizes: &'a [u8],
@@ -54,7 +54,7 @@ pub struct Chunked<'a> {
 }
 
 impl<'a> Chunked<'a> {
-    /// Reads `data` in chunks of `sizes[i] + 1` bytes.
+    /// Reads `data` in chunks sized by `sizes`.
     pub fn new(data: &'a [u8], sizes: &'a [u8]) -> Self {
         Chunked {
             data,
