@@ -325,3 +325,25 @@ fn failed_pong_write_ends_the_peer() {
     assert_eq!(err.to_string(), "write failed");
     assert_eq!(written.try_recv().ok(), Some(PONG_MSG));
 }
+
+// Found by the `hello` fuzz target: an RLP header declaring a length near `usize::MAX`
+// (`bf ff ff ff ff ff ff ff ff`) overflowed the "header + length" sum while locating the first
+// RLP item of a payload: a panic in debug builds, in the Hello read as in `Msg::decode`.
+#[test]
+fn rlp_length_near_usize_max_is_an_error() {
+    let huge = vec![0xbf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+    let (a, b) = MemoryTransport::buffered_pair(1);
+    a.write_msg(Msg::new(HANDSHAKE_MSG, huge.clone())).unwrap();
+    let err = read_protocol_handshake(&b).unwrap_err();
+    assert!(matches!(err, Error::InvalidMsg(_)), "{err:?}");
+
+    let mut msg = Msg::new(16, huge.clone());
+    assert!(matches!(msg.decode::<u64>(), Err(Error::InvalidMsg(_))));
+    let mut huge_list = huge;
+    huge_list[0] = 0xff;
+    let mut msg = Msg::new(16, huge_list);
+    assert!(matches!(
+        msg.decode_list::<u64>(),
+        Err(Error::InvalidMsg(_))
+    ));
+}
