@@ -92,6 +92,36 @@
 //!   log.
 #![deny(missing_docs)]
 
+/// The `rlp` crate this crate's API uses ([`Msg::decode`], [`send`], the `eth` types): use
+/// it through this path (`devp2p_peer::rlp`) so that your `Encodable`/`Decodable` types are
+/// the ones this crate expects, whatever `rlp` version your own `Cargo.toml` names.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::rlp;
+/// assert_eq!(rlp::encode(&5u64).to_vec(), vec![5]);
+/// ```
+pub use rlp;
+
+/// The `crossbeam-channel` crate whose [`Receiver`](crossbeam_channel::Receiver)s this
+/// crate hands out (events, [`Peer::closed`]): use it through this path to `select!` on
+/// them without depending on a matching version yourself.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::crossbeam_channel::{select, never, after};
+/// use std::time::Duration;
+/// let events = never::<u8>();
+/// select! {
+///     recv(events) -> _ => unreachable!(),
+///     recv(after(Duration::from_millis(1))) -> _ => {}
+/// }
+/// ```
+pub use crossbeam_channel;
+
+mod broadcast;
 pub mod defaults;
 mod disc;
 mod error;
@@ -103,6 +133,7 @@ mod message;
 mod node;
 mod peer;
 mod pipe;
+pub mod prelude;
 mod protocol;
 #[cfg(feature = "rlpx")]
 mod server;
@@ -110,6 +141,7 @@ mod strict_rlp;
 mod transport;
 mod util;
 mod wait_group;
+mod writer;
 
 #[cfg(feature = "rlpx")]
 pub mod rlpx;
@@ -119,6 +151,7 @@ pub mod discover;
 #[cfg(feature = "discovery")]
 pub mod enr;
 
+pub use crate::broadcast::{BroadcastReport, Broadcaster, DEFAULT_BROADCAST_QUEUE};
 pub use crate::disc::DiscReason;
 pub use crate::error::{disc_reason_for_error, Error};
 pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType};
@@ -148,3 +181,4 @@ pub use crate::transport::{
     MemoryTransport, Transport, BASE_PROTOCOL_MAX_MSG_SIZE, BASE_PROTOCOL_VERSION, DISC_MSG,
     DISC_WRITE_TIMEOUT, HANDSHAKE_MSG, MEMORY_WRITE_TIMEOUT, PING_MSG, PONG_MSG,
 };
+pub use crate::writer::ProtoWriter;
