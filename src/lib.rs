@@ -154,7 +154,7 @@ pub mod enr;
 pub use crate::broadcast::{BroadcastReport, Broadcaster, DEFAULT_BROADCAST_QUEUE};
 pub use crate::disc::DiscReason;
 pub use crate::error::{disc_reason_for_error, Error};
-pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType};
+pub use crate::event::{EventFeed, MsgEventer, PeerEvent, PeerEventType, EVENT_CHANNEL_CAPACITY};
 pub use crate::fault::FaultyTransport;
 pub use crate::hello::{do_protocol_handshake, read_protocol_handshake, Hello};
 pub use crate::message::{

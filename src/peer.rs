@@ -649,10 +649,9 @@ impl Peer {
         }
 
         self.publish(PeerEvent {
-            error: Some(err.to_string()),
             remote_address: self.remote_addr(),
             local_address: self.local_addr(),
-            ..PeerEvent::new(PeerEventType::Drop, inner.conn.id)
+            ..PeerEvent::dropped(inner.conn.id, err.clone(), remote_requested)
         });
         (remote_requested, err)
     }

@@ -1132,10 +1132,9 @@ impl Inner {
             remote_requested
         );
         self.feed.send(PeerEvent {
-            error: Some(err.to_string()),
             remote_address: peer.remote_addr(),
             local_address: peer.local_addr(),
-            ..PeerEvent::new(PeerEventType::Drop, peer.id())
+            ..PeerEvent::dropped(peer.id(), err, remote_requested)
         });
         drop(done);
         let _ = self.dial_tx.send(DialerMsg::Wake);
