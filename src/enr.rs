@@ -410,7 +410,7 @@ impl Record {
 
     /// The node ID: keccak256 of the uncompressed public key.
     pub fn node_id(&self) -> Result<[u8; 32], EnrError> {
-        Ok(self.public_key()?.node_id())
+        Ok(self.public_key()?.node_id().0)
     }
 
     /// The node as an `enode://` address: the IPv4 endpoint when there is one, else the

@@ -80,7 +80,7 @@ impl Node {
     /// A node with no known record.
     pub fn new(enode: Enode) -> Self {
         Node {
-            id: enode.id(),
+            id: enode.id().0,
             enode,
             seq: 0,
         }

@@ -5,7 +5,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::error::{Result, RlpxError};
-use super::frame::{session, FrameEgress, FrameIngress, Msg};
+use super::frame::{session, FrameEgress, FrameIngress, RawMsg};
 use super::handshake::{packet_body_size, Initiator, Recipient};
 use super::keys::{PublicKey, SecretKey};
 
@@ -345,7 +345,7 @@ impl<S: Socket> Conn<S> {
 
     /// Reads one message within [`Timeouts::read`]. The payload is valid
     /// until the next read.
-    pub fn read_msg(&mut self) -> Result<Msg<'_>> {
+    pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
         let (_, ingress) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
         ingress.read_msg(&mut Deadlined::new(
             &mut self.stream,
@@ -534,7 +534,7 @@ impl<S: Socket> ConnReader<S> {
     /// Reads one message within the read timeout. The payload is valid until
     /// the next read. After [`shutdown`](ConnWriter::shutdown) from another
     /// thread this returns an error (usually end of stream).
-    pub fn read_msg(&mut self) -> Result<Msg<'_>> {
+    pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
         self.ingress.read_msg(&mut Deadlined::new(
             &mut self.stream,
             self.timeout,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
-use super::error::{EnodeError, RlpxError};
+use super::error::EnodeError;
 use super::keys::{decode_hex, PublicKey};
 
 /// A node address: `enode://<128 hex digits>@<ip>:<tcp port>[?discport=<udp port>]`.
@@ -57,7 +57,7 @@ impl Enode {
     }
 
     /// The node ID: keccak256 of the 64-byte public key.
-    pub fn id(&self) -> [u8; 32] {
+    pub fn id(&self) -> crate::NodeId {
         self.pubkey.node_id()
     }
 }
@@ -78,9 +78,9 @@ impl fmt::Display for Enode {
 }
 
 impl FromStr for Enode {
-    type Err = RlpxError;
+    type Err = EnodeError;
 
-    fn from_str(s: &str) -> Result<Self, RlpxError> {
+    fn from_str(s: &str) -> Result<Self, EnodeError> {
         let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
         let (key_hex, rest) = rest.split_once('@').ok_or(EnodeError::MissingAt)?;
         let pubkey = parse_key(key_hex)?;
@@ -101,7 +101,7 @@ impl FromStr for Enode {
                             .parse()
                             .map_err(|_| EnodeError::BadDiscport(v.to_string()))?;
                     }
-                    _ => return Err(EnodeError::UnknownQuery(param.to_string()).into()),
+                    _ => return Err(EnodeError::UnknownQuery(param.to_string())),
                 }
             }
         }

@@ -374,7 +374,7 @@ impl<H: MacHash> FrameEgress<H> {
 /// One received message. `data` borrows the reader's buffer and is valid
 /// until the next read.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Msg<'a> {
+pub struct RawMsg<'a> {
     /// The message code.
     pub code: u64,
     /// The payload (decompressed if snappy is on).
@@ -497,12 +497,12 @@ impl<H: MacHash> FrameIngress<H> {
     /// The read buffer grows only as bytes arrive, whatever size a header
     /// announces, and buffers grown for a large message are released when the
     /// next read starts.
-    pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Msg<'_>> {
+    pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<RawMsg<'_>> {
         let (code, range) = self.read_frame(r)?;
         let data = &self.buf[range.clone()];
         let wire_size = data.len();
         if !self.snappy {
-            return Ok(Msg {
+            return Ok(RawMsg {
                 code,
                 data,
                 wire_size,
@@ -515,12 +515,12 @@ impl<H: MacHash> FrameIngress<H> {
             Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
         });
         match decompressed {
-            Ok(n) => Ok(Msg {
+            Ok(n) => Ok(RawMsg {
                 code,
                 data: &self.snappy_buf[..n],
                 wire_size,
             }),
-            Err(_) if raw_disconnect_allowed(code, data) => Ok(Msg {
+            Err(_) if raw_disconnect_allowed(code, data) => Ok(RawMsg {
                 code,
                 data: &self.buf[range],
                 wire_size,

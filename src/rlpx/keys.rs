@@ -229,8 +229,8 @@ impl PublicKey {
     }
 
     /// The node ID: keccak256 of the 64-byte form.
-    pub fn node_id(&self) -> [u8; 32] {
-        node_id(self)
+    pub fn node_id(&self) -> crate::NodeId {
+        crate::NodeId(node_id(self))
     }
 
     /// The 33-byte compressed form (`02`/`03` ‖ X), used in node records.

@@ -132,9 +132,29 @@ impl RlpxTransport {
         })
     }
 
+    /// Connects to `node` (its TCP address, within `timeout`) and runs the encryption
+    /// handshake as the initiator, expecting the node's key. The Hello exchange comes next
+    /// ([`protocol_handshake`](RlpxTransport::protocol_handshake)).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use devp2p_peer::rlpx::{Enode, RlpxTransport, SecretKey};
+    /// # fn main() -> Result<(), devp2p_peer::Error> {
+    /// let node: Enode = "enode://…@127.0.0.1:30303".parse()?;
+    /// let t = RlpxTransport::dial(&node, &SecretKey::random(), Duration::from_secs(15))?;
+    /// assert_eq!(t.remote_id(), node.id());
+    /// # Ok(()) }
+    /// ```
+    pub fn dial(node: &Enode, key: &SecretKey, timeout: Duration) -> Result<RlpxTransport, Error> {
+        RlpxTransport::dial_addr(node.tcp_addr(), key, &node.pubkey, timeout)
+    }
+
     /// Connects to `addr` (within `timeout`) and runs the handshake as the initiator,
-    /// expecting the node key `remote`.
-    pub fn dial(
+    /// expecting the node key `remote`: [`dial`](RlpxTransport::dial) for an address that
+    /// is not an [`Enode`] (a host name, several addresses to try).
+    pub fn dial_addr(
         addr: impl ToSocketAddrs,
         key: &SecretKey,
         remote: &PublicKey,
@@ -166,7 +186,7 @@ impl RlpxTransport {
 
     /// The remote's node ID.
     pub fn remote_id(&self) -> NodeId {
-        NodeId(self.remote_pubkey.node_id())
+        self.remote_pubkey.node_id()
     }
 
     /// The remote's `enode://` URL, with the address it connected from or to.
