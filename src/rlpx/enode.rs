@@ -26,6 +26,9 @@ use super::keys::{decode_hex, PublicKey};
 /// assert_eq!(node.to_string(), url);
 ///
 /// let err = "enode://abcd@127.0.0.1:30303".parse::<Enode>().unwrap_err();
+/// assert_eq!(err.to_string(), "node key has 2 bytes, want 64");
+/// // As the crate's error (what `?` makes of it):
+/// let err = devp2p_peer::Error::from(err);
 /// assert_eq!(err.to_string(), "invalid enode: node key has 2 bytes, want 64");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,7 +59,8 @@ impl Enode {
         SocketAddr::new(self.ip, self.tcp_port)
     }
 
-    /// The node ID: keccak256 of the 64-byte public key.
+    /// The node ID: keccak256 of the 64-byte public key (what [`Peer::id`](crate::Peer::id)
+    /// reports for this node).
     pub fn id(&self) -> crate::NodeId {
         self.pubkey.node_id()
     }
