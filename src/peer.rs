@@ -56,6 +56,16 @@ const PING_RECV_CAPACITY: usize = 16;
 /// How a connection came about, and whether the remote is trusted.
 ///
 /// `Display` joins the set flags with `-`, as `trusted-inbound`.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::ConnFlags;
+/// let flags = ConnFlags::TRUSTED | ConnFlags::INBOUND;
+/// assert!(flags.contains(ConnFlags::INBOUND));
+/// assert!(!flags.contains(ConnFlags::STATIC_DIALED));
+/// assert_eq!(flags.to_string(), "trusted-inbound");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ConnFlags(pub u8);
 
@@ -101,6 +111,20 @@ impl fmt::Display for ConnFlags {
 
 /// What the transport (or the caller) knows about the remote: the peer layer computes no
 /// identities itself.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{Cap, ConnFlags, ConnInfo, NodeId};
+/// let conn = ConnInfo {
+///     id: NodeId([7; 32]),
+///     name: "geth/v1.15.0".into(),
+///     caps: vec![Cap::new("eth", 68)],
+///     flags: ConnFlags::INBOUND,
+///     ..ConnInfo::default()
+/// };
+/// assert!(conn.enode.is_none());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ConnInfo {
     /// The remote's node ID.
@@ -116,6 +140,22 @@ pub struct ConnInfo {
 }
 
 /// Settings of one peer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use devp2p_peer::{EventFeed, PeerConfig};
+/// let feed = EventFeed::new();
+/// let events = feed.subscribe();
+/// let config = PeerConfig {
+///     ping_interval: Duration::from_secs(30),
+///     events: Some(feed), // add/drop and every message, see `PeerEvent`
+///     ..PeerConfig::default()
+/// };
+/// assert_eq!(config.stack_size, None);
+/// # drop(events);
+/// ```
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
     /// How often to send a Ping (15 s by default). [`Duration::MAX`] sends none.
@@ -927,7 +967,24 @@ impl fmt::Debug for Peer {
 /// peer's write token.
 ///
 /// Cheap to clone and usable from several threads at once. After the peer shut down, reads
-/// return [`Error::Eof`] and writes [`Error::ShuttingDown`].
+/// return [`Error::Eof`] and writes [`Error::ShuttingDown`]. A write with a code beyond the
+/// protocol's length fails with `invalid message code: not handled`, as in go-ethereum.
+///
+/// # Examples
+///
+/// A protocol answering requests (code 0) with responses (code 1), and leaving cleanly:
+///
+/// ```
+/// use devp2p_peer::{send, DiscReason, MsgReader, Protocol};
+/// let double = Protocol::new("double", 1, 2, |_peer, rw| loop {
+///     let mut msg = rw.read_msg()?; // Err(Eof) once the peer shuts down
+///     match msg.code {
+///         0 => send(&rw, 1, &(msg.decode::<u64>()? * 2))?,
+///         _ => return Err(DiscReason::PROTOCOL_ERROR.into()),
+///     }
+/// });
+/// # let _ = double;
+/// ```
 #[derive(Clone)]
 pub struct ProtoRw {
     inner: Arc<dyn MsgReadWriter>,

@@ -18,6 +18,18 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The deadlines a [`Conn`] applies. Each one bounds a whole operation, not a
 /// single system call.
+///
+/// # Examples
+///
+/// A longer idle limit for a peer that pings rarely, the rest at their defaults:
+///
+/// ```
+/// use std::time::Duration;
+/// use devp2p_peer::rlpx::{Timeouts, HANDSHAKE_TIMEOUT};
+/// let t = Timeouts { read: Duration::from_secs(120), ..Timeouts::default() };
+/// assert_eq!(t.handshake, HANDSHAKE_TIMEOUT);
+/// // Used with `RlpxTransport::handshake_with(stream, &key, remote, t)` or `Conn::set_timeouts`.
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Bound for the whole encryption handshake. Default [`HANDSHAKE_TIMEOUT`].

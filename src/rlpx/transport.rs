@@ -51,7 +51,7 @@ const HELLO_FRAME_LIMIT: usize = BASE_PROTOCOL_MAX_MSG_SIZE as usize + 9;
 ///
 /// ```
 /// use std::net::TcpListener;
-/// use devp2p_peer::rlpx::{RlpxTransport, SecretKey};
+/// use devp2p_peer::rlpx::{Enode, RlpxTransport, SecretKey};
 /// use devp2p_peer::{Cap, Hello};
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -64,7 +64,8 @@ const HELLO_FRAME_LIMIT: usize = BASE_PROTOCOL_MAX_MSG_SIZE as usize + 9;
 ///     let hello = Hello::new("b", vec![Cap::new("eth", 68)], key_b.public_key().to_bytes());
 ///     t.protocol_handshake(&hello)
 /// });
-/// let t = RlpxTransport::dial(addr, &key_a, &pub_b, std::time::Duration::from_secs(5))?;
+/// let node = Enode::new(pub_b, addr); // enode://<pub_b>@127.0.0.1:<port>
+/// let t = RlpxTransport::dial(&node, &key_a, std::time::Duration::from_secs(5))?;
 /// let theirs = t.protocol_handshake(&Hello::new("a", vec![], key_a.public_key().to_bytes()))?;
 /// assert_eq!(theirs.name, "b");
 /// assert_eq!(server.join().unwrap()?.name, "a");
