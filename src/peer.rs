@@ -900,7 +900,7 @@ impl Peer {
 
 impl Peer {
     /// A writer for the running protocol `cap` of this peer, usable from any thread (see
-    /// [`ProtoWriter`]); `None` when the peer does not run it (not negotiated, not started
+    /// [`ProtoWriter`](crate::ProtoWriter)); `None` when the peer does not run it (not negotiated, not started
     /// yet, or its `run` has returned).
     ///
     /// # Examples

@@ -3,7 +3,7 @@
 //! It brings the peer and its protocols ([`Peer`], [`Protocol`], [`Cap`], [`Msg`] and the
 //! reader/writer traits, [`send`]/[`send_items`]), the errors ([`Error`], [`DiscReason`]),
 //! events and broadcasting, and with the `rlpx` feature the transport, keys, `enode://` URLs
-//! and the [`Server`](crate::Server). The `rlp` crate comes along as [`rlp`], so
+//! and the [`Server`]. The `rlp` crate comes along as [`rlp`], so
 //! `rlp::Encodable` is the version this crate uses.
 //!
 //! # Examples

@@ -89,7 +89,7 @@ pub enum RlpxError {
     PlainMessageTooLarge,
     /// A frame header announced a body larger than the reader's current limit
     /// (2 KiB plus the message code before the devp2p Hello; see
-    /// [`FrameIngress::set_max_frame_size`](super::FrameIngress::set_max_frame_size)).
+    /// [`FrameIngress::set_max_frame_size`](super::wire::FrameIngress::set_max_frame_size)).
     /// Detected on the header, before the body is read. The text is
     /// go-ethereum's for an oversized Hello.
     FrameOverLimit {

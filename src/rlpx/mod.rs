@@ -51,9 +51,10 @@ pub(crate) use mac::keccak256;
 pub use transport::{RlpxTransport, SNAPPY_PROTOCOL_VERSION};
 
 /// RLPx's low-level machinery, I/O-free: ECIES, the EIP-8 auth/ack handshake
-/// ([`Initiator`], [`Recipient`]), the secrets it derives, the keccak MAC and the frame
-/// codec ([`FrameEgress`], [`FrameIngress`]). [`Conn`](super::Conn) drives them over a
-/// socket; most programs never need this module.
+/// ([`Initiator`](wire::Initiator), [`Recipient`](wire::Recipient)), the secrets it derives,
+/// the keccak MAC and the frame codec ([`FrameEgress`](wire::FrameEgress),
+/// [`FrameIngress`](wire::FrameIngress)). [`Conn`] drives them over a socket; most programs
+/// never need this module.
 pub mod wire {
     pub use super::frame::{
         session, snappy_max_decoded_len, FrameEgress, FrameIngress, RELEASE_ABOVE,

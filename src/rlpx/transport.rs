@@ -234,7 +234,7 @@ impl RlpxTransport {
 
     /// Bytes held by the connection's frame buffers (read and write side). They grow with
     /// the messages carried and are given back after a large one; see
-    /// [`RELEASE_ABOVE`](super::RELEASE_ABOVE). Waits for a read or write in progress.
+    /// [`RELEASE_ABOVE`](super::wire::RELEASE_ABOVE). Waits for a read or write in progress.
     pub fn buffer_capacity(&self) -> usize {
         self.reader.lock().buffer_capacity() + self.writer.lock().buffer_capacity()
     }
