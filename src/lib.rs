@@ -156,6 +156,7 @@
 //! let events = hub.subscribe_events();
 //! hub.start()?;
 //! let visitor = Server::new(config(false));
+//! let visitor_events = visitor.subscribe_events();
 //! visitor.start()?;
 //! visitor.add_peer(hub.self_enode());
 //!
@@ -165,7 +166,11 @@
 //!         recv(events) -> ev => {
 //!             let ev = ev?;
 //!             match ev.kind {
-//!                 PeerEventType::Add => visitor.stop(), // it leaves at once
+//!                 PeerEventType::Add => {
+//!                     // Once the visitor runs its side too, it leaves.
+//!                     visitor_events.recv_timeout(Duration::from_secs(30))?;
+//!                     visitor.stop();
+//!                 }
 //!                 PeerEventType::Drop => {
 //!                     assert_eq!(ev.disc_reason(), Some(DiscReason::QUITTING));
 //!                     assert!(ev.remote_requested);

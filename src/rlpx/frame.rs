@@ -172,7 +172,7 @@ pub fn session(secrets: Secrets) -> (FrameEgress, FrameIngress) {
 /// # Examples
 ///
 /// ```
-/// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac};
+/// use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
 ///
 /// let (aes, mac) = ([1u8; 32], [2u8; 32]);
 /// let mut tx = FrameEgress::new(&aes, &mac, KeccakMac::new()).unwrap();
@@ -289,7 +289,8 @@ impl<H: MacHash> FrameEgress<H> {
     /// # Examples
     ///
     /// ```
-    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, MAX_FRAME_SIZE};
+    /// use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
+    /// use devp2p_peer::rlpx::MAX_FRAME_SIZE;
     ///
     /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
     /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
@@ -428,7 +429,8 @@ impl<H: MacHash> FrameIngress<H> {
     /// # Examples
     ///
     /// ```
-    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, RlpxError};
+    /// use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
+    /// use devp2p_peer::rlpx::RlpxError;
     ///
     /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
     /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
