@@ -75,6 +75,14 @@ struct Entry {
 }
 
 /// What one [`Broadcaster::send`] did.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{BroadcastReport, Broadcaster};
+/// let empty = Broadcaster::new(8);
+/// assert_eq!(empty.send(0, vec![0xc0]), BroadcastReport { queued: 0, dropped: 0 });
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BroadcastReport {
     /// Peers whose queue took the message.

@@ -15,6 +15,13 @@ use crate::{DiscReason, Error, Msg, MsgReader, MsgWriter, NodeId};
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 
 /// What a [`PeerEvent`] reports.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::PeerEventType;
+/// assert_eq!(PeerEventType::Drop.to_string(), "drop"); // go-ethereum's names
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PeerEventType {
     /// A peer started running (`add`).
@@ -260,6 +267,21 @@ impl fmt::Debug for EventFeed {
 /// Wraps a protocol's reader/writer and sends a `msgrecv` event after every successful read
 /// and a `msgsend` event after every successful write (codes relative to the protocol).
 /// [`Peer`](crate::Peer) wraps each protocol in one when its config has an event feed.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{msg_pipe, send, EventFeed, MsgEventer, MsgReader, NodeId, PeerEventType};
+/// let feed = EventFeed::new();
+/// let events = feed.subscribe();
+/// let (a, b) = msg_pipe();
+/// let a = MsgEventer::new(a, feed, NodeId([1; 32]), "chat", None, None);
+/// let t = std::thread::spawn(move || b.read_msg().map(|_| ()));
+/// send(&a, 0, &"hi").unwrap();
+/// t.join().unwrap().unwrap();
+/// let ev = events.try_recv().unwrap();
+/// assert_eq!((ev.kind, ev.protocol.as_deref()), (PeerEventType::MsgSend, Some("chat")));
+/// ```
 pub struct MsgEventer<T> {
     inner: T,
     feed: EventFeed,
