@@ -314,7 +314,7 @@ mod listener {
 
     fn dial(enode: &Enode) -> RlpxTransport {
         let key = SecretKey::random();
-        let t = RlpxTransport::dial(
+        let t = RlpxTransport::dial_addr(
             enode.tcp_addr(),
             &key,
             &enode.pubkey,

@@ -12,7 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use devp2p_peer::rlpx::{decode_auth, Conn, FrameEgress, FrameIngress, KeccakMac, SecretKey};
+use devp2p_peer::rlpx::wire::{decode_auth, FrameEgress, FrameIngress, KeccakMac};
+use devp2p_peer::rlpx::{Conn, SecretKey};
 use rand::{RngCore, SeedableRng};
 
 fn hex(s: &str) -> Vec<u8> {

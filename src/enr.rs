@@ -20,7 +20,7 @@
 //! record.set_udp(30303);
 //! record.sign(&key).unwrap();            // adds `id` = "v4" and `secp256k1`
 //! assert_eq!(record.seq(), 0);
-//! assert_eq!(record.node_id().unwrap(), key.public_key().node_id());
+//! assert_eq!(record.node_id().unwrap(), key.public_key().node_id().0);
 //!
 //! // Changing a signed record drops the signature and bumps the sequence number.
 //! record.set_tcp(30303);
@@ -410,7 +410,7 @@ impl Record {
 
     /// The node ID: keccak256 of the uncompressed public key.
     pub fn node_id(&self) -> Result<[u8; 32], EnrError> {
-        Ok(self.public_key()?.node_id())
+        Ok(self.public_key()?.node_id().0)
     }
 
     /// The node as an `enode://` address: the IPv4 endpoint when there is one, else the

@@ -31,6 +31,13 @@ pub enum Error {
     /// requested locally, or returned by a protocol).
     Disconnected(DiscReason),
     /// A message code outside the sender's or receiver's range: `invalid message code[: detail]`.
+    ///
+    /// A protocol that writes a code beyond its length gets `invalid message code: not
+    /// handled`; returned from its `run`, that ends the peer with "breach of protocol"
+    /// ([`DiscReason::PROTOCOL_ERROR`]). Both are go-ethereum's (`protoRW.WriteMsg`,
+    /// `discReasonForError`), kept deliberately so that the remote sees what geth sends. A
+    /// received code beyond every protocol is [`Error::MsgCodeOutOfRange`] ("subprotocol
+    /// error"), also as in geth.
     InvalidMsgCode(String),
     /// A message that could not be decoded: `invalid message[: detail]`.
     InvalidMsg(String),
@@ -182,6 +189,14 @@ impl From<rlp::DecoderError> for Error {
 impl From<crate::rlpx::RlpxError> for Error {
     fn from(e: crate::rlpx::RlpxError) -> Error {
         Error::Rlpx(e)
+    }
+}
+
+/// A bad `enode://` URL, as [`RlpxError::InvalidEnode`](crate::rlpx::RlpxError::InvalidEnode).
+#[cfg(feature = "rlpx")]
+impl From<crate::rlpx::EnodeError> for Error {
+    fn from(e: crate::rlpx::EnodeError) -> Error {
+        Error::Rlpx(e.into())
     }
 }
 

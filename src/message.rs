@@ -16,6 +16,18 @@ use crate::Error;
 /// It implements [`Read`]; [`Payload::consume`] hands out the unread rest without copying.
 /// A payload that came through a [`MsgPipeRw`](crate::MsgPipeRw) tells the writer when it
 /// has been read to the end or dropped, which is when the pipe's `write_msg` returns.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Read;
+/// use devp2p_peer::Payload;
+/// let mut p = Payload::new(vec![0x82, 0x68, 0x69]); // RLP of "hi"
+/// let mut first = [0u8; 1];
+/// p.read_exact(&mut first).unwrap();
+/// assert_eq!(p.remaining(), &[0x68, 0x69]);
+/// assert_eq!(p.into_vec(), vec![0x68, 0x69]); // the unread rest
+/// ```
 pub struct Payload {
     data: Vec<u8>,
     pos: usize,
@@ -230,12 +242,45 @@ impl fmt::Display for DecodeFailure {
 }
 
 /// Reads messages. Implementations allow calls from several threads at once.
+///
+/// # Examples
+///
+/// A protocol's [`ProtoRw`](crate::ProtoRw) is one; so is either end of a pipe:
+///
+/// ```
+/// use devp2p_peer::{msg_pipe, send, MsgReader};
+/// let (a, b) = msg_pipe();
+/// let t = std::thread::spawn(move || send(&a, 5, &7u64));
+/// let mut msg = b.read_msg().unwrap();
+/// assert_eq!((msg.code, msg.decode::<u64>().unwrap()), (5, 7));
+/// t.join().unwrap().unwrap();
+/// ```
 pub trait MsgReader: Send + Sync {
     /// Blocks until a message arrives, or fails when the stream ends.
     fn read_msg(&self) -> Result<Msg, Error>;
 }
 
 /// Writes messages. Implementations allow calls from several threads at once.
+///
+/// # Examples
+///
+/// A writer that only counts (say, to test code that writes):
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use devp2p_peer::{send, Error, Msg, MsgWriter};
+/// #[derive(Default)]
+/// struct Count(AtomicUsize);
+/// impl MsgWriter for Count {
+///     fn write_msg(&self, _msg: Msg) -> Result<(), Error> {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         Ok(())
+///     }
+/// }
+/// let w = Count::default();
+/// send(&w, 0, &"x").unwrap();
+/// assert_eq!(w.0.load(Ordering::Relaxed), 1);
+/// ```
 pub trait MsgWriter: Send + Sync {
     /// Writes `msg`, blocking until its payload has been taken (by the transport or, for a
     /// pipe, by the reader on the other end).
@@ -331,6 +376,16 @@ impl Encodable for RlpList<'_> {
 /// [`Error::Mismatch`] with `message code mismatch: got G, expected E`,
 /// `message size mismatch: got G, want W` or `message payload mismatch:\ngot:  <hex>\nwant: <hex>`;
 /// or the reader's error.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{expect_msg, msg_pipe, send_items, RlpList};
+/// let (a, b) = msg_pipe();
+/// let t = std::thread::spawn(move || send_items(&a, 1, &[&"hi", &2u8]));
+/// expect_msg(&b, 1, Some(&RlpList(&[&"hi", &2u8]))).unwrap();
+/// t.join().unwrap().unwrap();
+/// ```
 pub fn expect_msg<R>(r: &R, code: u64, content: Option<&dyn Encodable>) -> Result<(), Error>
 where
     R: MsgReader + ?Sized,

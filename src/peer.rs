@@ -56,6 +56,16 @@ const PING_RECV_CAPACITY: usize = 16;
 /// How a connection came about, and whether the remote is trusted.
 ///
 /// `Display` joins the set flags with `-`, as `trusted-inbound`.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::ConnFlags;
+/// let flags = ConnFlags::TRUSTED | ConnFlags::INBOUND;
+/// assert!(flags.contains(ConnFlags::INBOUND));
+/// assert!(!flags.contains(ConnFlags::STATIC_DIALED));
+/// assert_eq!(flags.to_string(), "trusted-inbound");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ConnFlags(pub u8);
 
@@ -101,6 +111,20 @@ impl fmt::Display for ConnFlags {
 
 /// What the transport (or the caller) knows about the remote: the peer layer computes no
 /// identities itself.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{Cap, ConnFlags, ConnInfo, NodeId};
+/// let conn = ConnInfo {
+///     id: NodeId([7; 32]),
+///     name: "geth/v1.15.0".into(),
+///     caps: vec![Cap::new("eth", 68)],
+///     flags: ConnFlags::INBOUND,
+///     ..ConnInfo::default()
+/// };
+/// assert!(conn.enode.is_none());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ConnInfo {
     /// The remote's node ID.
@@ -116,6 +140,22 @@ pub struct ConnInfo {
 }
 
 /// Settings of one peer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use devp2p_peer::{EventFeed, PeerConfig};
+/// let feed = EventFeed::new();
+/// let events = feed.subscribe();
+/// let config = PeerConfig {
+///     ping_interval: Duration::from_secs(30),
+///     events: Some(feed), // add/drop and every message, see `PeerEvent`
+///     ..PeerConfig::default()
+/// };
+/// assert_eq!(config.stack_size, None);
+/// # drop(events);
+/// ```
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
     /// How often to send a Ping (15 s by default). [`Duration::MAX`] sends none.
@@ -209,6 +249,7 @@ struct Inner {
     ping_recv_rx: Receiver<()>,
     wg: WaitGroup,
     test_pipe: Option<MsgPipeRw>,
+    slots: crate::writer::PeerSlots,
 }
 
 /// A connected remote node running one or more sub-protocols.
@@ -347,6 +388,7 @@ impl Peer {
                 ping_recv_rx,
                 wg: WaitGroup::default(),
                 test_pipe,
+                slots: Default::default(),
             }),
         }
     }
@@ -460,11 +502,35 @@ impl Peer {
     /// Returns once the peer's supervisor has taken the request, or at once when the peer is
     /// already shutting down; it does not wait for the connection to close (wait for
     /// [`Peer::run`] to return for that). Safe from any thread, a protocol's included, any
-    /// number of times; the first request taken decides the reason. Before `run` starts it
-    /// waits for it.
+    /// number of times; the first request taken decides the reason.
+    ///
+    /// Before `run` starts it returns at once, and the request takes effect when `run`
+    /// starts: the peer then starts no protocol and ends at once with this reason (sent to
+    /// the remote), as [`Error::Disconnected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use devp2p_peer::*;
+    /// let (a, _b) = MemoryTransport::pair();
+    /// let peer = Peer::new(ConnInfo::default(), Arc::new(a), &[], PeerConfig::default());
+    /// peer.disconnect(DiscReason::TOO_MANY_PEERS); // returns at once
+    /// let (remote_requested, err) = peer.run();    // ends at once with that reason
+    /// assert!(!remote_requested);
+    /// assert_eq!(err.disc_reason(), Some(DiscReason::TOO_MANY_PEERS));
+    /// ```
     pub fn disconnect(&self, reason: DiscReason) {
         if let Some(pipe) = &self.inner.test_pipe {
             pipe.close();
+        }
+        if !self.inner.started.load(Ordering::SeqCst) {
+            self.inner.slots.set_pending_disconnect(reason);
+            // `run` takes the request when it starts; if it started meanwhile, it may have
+            // looked already, so ask it as a running peer too.
+            if !self.inner.started.load(Ordering::SeqCst) {
+                return;
+            }
         }
         select! {
             send(self.inner.disc_tx, reason) -> _ => {}
@@ -534,7 +600,10 @@ impl Peer {
         let (write_err_tx, write_err) = bounded::<Error>(1);
         let (read_err_tx, read_err) = bounded::<Error>(1);
         let mut handles = Vec::with_capacity(inner.running.len() + 2);
-        let mut failed = None;
+        let mut failed = inner
+            .slots
+            .take_pending_disconnect()
+            .map(Error::Disconnected);
 
         let peer = self.clone();
         let t = transport.clone();
@@ -571,7 +640,10 @@ impl Peer {
 
         let mut remote_requested = false;
         let (err, reason) = match failed {
-            Some(e) => (e, DiscReason::NETWORK_ERROR),
+            Some(e) => (
+                e.clone(),
+                e.disc_reason().unwrap_or(DiscReason::NETWORK_ERROR),
+            ),
             None => select! {
                 recv(write_err) -> res => (res.unwrap_or(Error::Eof), DiscReason::NETWORK_ERROR),
                 recv(read_err) -> res => {
@@ -617,10 +689,9 @@ impl Peer {
         }
 
         self.publish(PeerEvent {
-            error: Some(err.to_string()),
             remote_address: self.remote_addr(),
             local_address: self.local_addr(),
-            ..PeerEvent::new(PeerEventType::Drop, inner.conn.id)
+            ..PeerEvent::dropped(inner.conn.id, err.clone(), remote_requested)
         });
         (remote_requested, err)
     }
@@ -687,6 +758,7 @@ impl Peer {
                 None => Arc::new(core),
             };
             let rw = ProtoRw { inner: rw };
+            (inner.slots).add_writer(running.protocol.cap(), Arc::downgrade(&rw.inner));
             let cap = running.protocol.cap();
             let run = running.protocol.run.clone();
             let peer = self.clone();
@@ -826,6 +898,41 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// A writer for the running protocol `cap` of this peer, usable from any thread (see
+    /// [`ProtoWriter`](crate::ProtoWriter)); `None` when the peer does not run it (not negotiated, not started
+    /// yet, or its `run` has returned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::{Cap, NodeId, Peer};
+    /// let p = Peer::new_test(NodeId([1; 32]), "test", vec![Cap::new("eth", 68)]);
+    /// assert!(p.protocol_writer(&Cap::new("eth", 68)).is_none()); // not running
+    /// ```
+    pub fn protocol_writer(&self, cap: &Cap) -> Option<crate::ProtoWriter> {
+        let rw = ProtoRw {
+            inner: self.inner.slots.writer(cap)?,
+        };
+        Some(crate::ProtoWriter::from_parts(rw, self.id(), self.closed()))
+    }
+
+    /// A receiver that becomes ready (disconnected) once the peer begins shutting down
+    /// (never sent on): `select!` on it to stop work for a peer that is gone. A peer made by
+    /// [`Peer::new_test`] is closed from the start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::{NodeId, Peer};
+    /// let p = Peer::new_test(NodeId([1; 32]), "test", vec![]);
+    /// assert!(p.closed().recv().is_err()); // closed: returns at once
+    /// ```
+    pub fn closed(&self) -> Receiver<()> {
+        self.inner.closed.clone()
+    }
+}
+
 /// The text of a panic's payload, when it has one.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -860,7 +967,24 @@ impl fmt::Debug for Peer {
 /// peer's write token.
 ///
 /// Cheap to clone and usable from several threads at once. After the peer shut down, reads
-/// return [`Error::Eof`] and writes [`Error::ShuttingDown`].
+/// return [`Error::Eof`] and writes [`Error::ShuttingDown`]. A write with a code beyond the
+/// protocol's length fails with `invalid message code: not handled`, as in go-ethereum.
+///
+/// # Examples
+///
+/// A protocol answering requests (code 0) with responses (code 1), and leaving cleanly:
+///
+/// ```
+/// use devp2p_peer::{send, DiscReason, MsgReader, Protocol};
+/// let double = Protocol::new("double", 1, 2, |_peer, rw| loop {
+///     let mut msg = rw.read_msg()?; // Err(Eof) once the peer shuts down
+///     match msg.code {
+///         0 => send(&rw, 1, &(msg.decode::<u64>()? * 2))?,
+///         _ => return Err(DiscReason::PROTOCOL_ERROR.into()),
+///     }
+/// });
+/// # let _ = double;
+/// ```
 #[derive(Clone)]
 pub struct ProtoRw {
     inner: Arc<dyn MsgReadWriter>,

@@ -25,6 +25,15 @@ struct Shared {
 ///
 /// This is the pipe to test a protocol's `run` against directly. To connect two
 /// [`Peer`](crate::Peer)s in memory, use a [`MemoryTransport`](crate::MemoryTransport).
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{msg_pipe, Error, MsgReader};
+/// let (a, b) = msg_pipe();
+/// a.close();
+/// assert!(matches!(b.read_msg(), Err(Error::PipeClosed)));
+/// ```
 pub struct MsgPipeRw {
     w: Sender<Msg>,
     r: Receiver<Msg>,

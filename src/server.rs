@@ -386,7 +386,7 @@ impl Server {
         let (dial_tx, dial_rx) = unbounded();
         Server {
             inner: Arc::new(Inner {
-                self_id: NodeId(public.node_id()),
+                self_id: public.node_id(),
                 our_hello,
                 feed: EventFeed::new(),
                 state: Mutex::new(State {
@@ -759,7 +759,7 @@ fn server_stopped() -> Error {
 }
 
 fn enode_id(node: &Enode) -> NodeId {
-    NodeId(node.id())
+    node.id()
 }
 
 fn spawn_named<F>(name: &str, stack_size: Option<usize>, f: F) -> Result<JoinHandle<()>, Error>
@@ -1132,10 +1132,9 @@ impl Inner {
             remote_requested
         );
         self.feed.send(PeerEvent {
-            error: Some(err.to_string()),
             remote_address: peer.remote_addr(),
             local_address: peer.local_addr(),
-            ..PeerEvent::new(PeerEventType::Drop, peer.id())
+            ..PeerEvent::dropped(peer.id(), err, remote_requested)
         });
         drop(done);
         let _ = self.dial_tx.send(DialerMsg::Wake);

@@ -29,6 +29,41 @@ pub const MEMORY_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 ///
 /// `read_msg` is called from one thread (the peer's reader) while `write_msg` is called from
 /// others; implementations serialise writes themselves. Codes are absolute.
+///
+/// The crate has three: [`rlpx::RlpxTransport`](crate::rlpx::RlpxTransport) (TCP),
+/// [`MemoryTransport`] (in memory, for tests) and [`FaultyTransport`](crate::FaultyTransport)
+/// (wraps another to inject faults).
+///
+/// # Examples
+///
+/// A transport over a message pipe, closed by dropping the pipe's ends:
+///
+/// ```
+/// use devp2p_peer::{msg_pipe, Error, Msg, MsgPipeRw, MsgReader, MsgWriter, Transport};
+///
+/// struct PipeTransport(MsgPipeRw);
+///
+/// impl MsgReader for PipeTransport {
+///     fn read_msg(&self) -> Result<Msg, Error> {
+///         self.0.read_msg()
+///     }
+/// }
+/// impl MsgWriter for PipeTransport {
+///     fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+///         self.0.write_msg(msg)
+///     }
+/// }
+/// impl Transport for PipeTransport {
+///     fn shutdown(&self, _err: &Error) {
+///         self.0.close(); // unblocks a read or write on either end
+///     }
+/// }
+///
+/// let (a, b) = msg_pipe();
+/// let t = PipeTransport(a);
+/// t.shutdown(&Error::Eof);
+/// assert!(b.read_msg().is_err());
+/// ```
 pub trait Transport: MsgReadWriter {
     /// Ends the connection because of `err`. When `err` is a disconnect reason other than
     /// [`DiscReason::NETWORK_ERROR`], first makes a best-effort, time-bounded attempt to send

@@ -101,7 +101,7 @@ fn ping_is_answered_with_pong_and_ping_back() {
     let (mut pong, mut back) = (None, None);
     while pong.is_none() || back.is_none() {
         let (p, sender, h) = raw.recv();
-        assert_eq!(sender.node_id(), node(&d).id);
+        assert_eq!(sender.node_id().0, node(&d).id);
         match p {
             Packet::Pong(p) => pong = Some(p),
             Packet::Ping(p) => back = Some((p, h)),
@@ -124,7 +124,7 @@ fn ping_is_answered_with_pong_and_ping_back() {
             rest: vec![],
         }),
     );
-    let my_id = raw.key.public_key().node_id();
+    let my_id = raw.key.public_key().node_id().0;
     wait_for("node in table", || {
         d.table_nodes().iter().any(|n| n.id == my_id)
     });
@@ -180,7 +180,7 @@ fn bonded(d: &Discovery) -> Raw {
             rest: vec![],
         }),
     );
-    let id = raw.key.public_key().node_id();
+    let id = raw.key.public_key().node_id().0;
     wait_for("bond", || d.table_nodes().iter().any(|n| n.id == id));
     raw
 }

@@ -111,7 +111,7 @@ fn buffered_transport_delivers_what_was_written_before_close() {
 #[cfg(feature = "rlpx")]
 #[test]
 fn uncompressed_disconnect_is_accepted_with_snappy_on() {
-    use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac};
+    use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
     let pair = || {
         let tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
         let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();

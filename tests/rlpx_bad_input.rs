@@ -10,10 +10,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_pair;
+use devp2p_peer::rlpx::wire::{
+    decode_auth, ecies, snappy_max_decoded_len, FrameEgress, FrameIngress, Initiator, KeccakMac,
+    Recipient, RELEASE_ABOVE,
+};
 use devp2p_peer::rlpx::{
-    decode_auth, ecies, snappy_max_decoded_len, Conn, FrameEgress, FrameIngress, Initiator,
-    KeccakMac, PublicKey, Recipient, RlpError, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE,
-    RELEASE_ABOVE,
+    Conn, PublicKey, RlpError, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE,
 };
 
 // ---- small RLP and packet builders for hand-made handshake bodies ----

@@ -12,7 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_pair;
-use devp2p_peer::rlpx::{session, Conn, Recipient, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE};
+use devp2p_peer::rlpx::wire::{session, Recipient};
+use devp2p_peer::rlpx::{Conn, RlpxError, SecretKey, Timeouts, MAX_FRAME_SIZE};
 
 /// Generous bound for anything a test waits on, so a bug fails instead of hanging.
 const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -320,7 +321,7 @@ fn read_deadline_bounds_the_whole_frame() {
 fn manual_recipient(
     mut server: TcpStream,
     key: &SecretKey,
-) -> (TcpStream, devp2p_peer::rlpx::FrameEgress) {
+) -> (TcpStream, devp2p_peer::rlpx::wire::FrameEgress) {
     let mut auth = vec![0u8; 2];
     server.read_exact(&mut auth).unwrap();
     let size = usize::from(u16::from_be_bytes([auth[0], auth[1]]));

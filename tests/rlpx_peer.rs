@@ -22,7 +22,7 @@ fn rlpx_pair(key_d: &SecretKey, key_l: &SecretKey) -> (RlpxTransport, RlpxTransp
         let (stream, _) = listener.accept().unwrap();
         RlpxTransport::handshake(stream, &kl, None).unwrap()
     });
-    let dialer = RlpxTransport::dial(addr, key_d, &key_l.public_key(), secs(5)).unwrap();
+    let dialer = RlpxTransport::dial_addr(addr, key_d, &key_l.public_key(), secs(5)).unwrap();
     let listener = within(secs(10), move || accept.join().unwrap());
     (dialer, listener)
 }
@@ -133,7 +133,7 @@ fn two_peers_two_protocols_over_rlpx() {
     let pb = within(secs(10), move || b.join().unwrap());
     assert_eq!(pa.name(), "node-b");
     assert_eq!(pb.name(), "node-a");
-    assert_eq!(pa.id(), NodeId(kb.public_key().node_id()));
+    assert_eq!(pa.id(), kb.public_key().node_id());
     assert!(pa.remote_addr().is_some() && pa.local_addr().is_some());
 
     let pb2 = pb.clone();
@@ -423,7 +423,7 @@ fn disconnect_follows_the_message_in_flight_on_a_slow_link() {
 // largest message it ever carried.
 #[test]
 fn buffers_shrink_after_a_large_message_over_rlpx() {
-    use devp2p_peer::rlpx::RELEASE_ABOVE;
+    use devp2p_peer::rlpx::wire::RELEASE_ABOVE;
     let (ka, kb) = (SecretKey::random(), SecretKey::random());
     let (a, b) = rlpx_pair(&ka, &kb);
     let (a, b) = (Arc::new(a), Arc::new(b));

@@ -3,10 +3,11 @@
 //! "derived": they come from a separate implementation, not from a spec).
 #![cfg(feature = "rlpx")]
 
-use devp2p_peer::rlpx::{
-    decode_ack, decode_auth, session, FrameEgress, FrameIngress, KeccakMac, MacHash, PublicKey,
-    Recipient, SecretKey, Secrets, SessionParams,
+use devp2p_peer::rlpx::wire::{
+    decode_ack, decode_auth, session, FrameEgress, FrameIngress, KeccakMac, MacHash, Recipient,
+    Secrets, SessionParams,
 };
+use devp2p_peer::rlpx::{PublicKey, SecretKey};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();

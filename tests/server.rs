@@ -189,7 +189,7 @@ fn at_cap_with_trusted_peers() {
     server.add_trusted_peer(&enode_of(&extra));
     let (_t, _) = client_connect(&server, &extra, caps()).unwrap();
     let ev = next_event(&events, PeerEventType::Add, LIMIT);
-    assert_eq!(ev.peer, NodeId(extra.public_key().node_id()));
+    assert_eq!(ev.peer, extra.public_key().node_id());
     assert_eq!(server.peer_count(), 5);
     let p = server
         .peers()
@@ -438,7 +438,7 @@ fn drop_event_after_the_peer_left_the_server() {
     for _ in 0..PEERS {
         let key = SecretKey::random();
         let (t, _) = client_connect(&server, &key, vec![Cap::new("echo", 1)]).unwrap();
-        let id = NodeId(key.public_key().node_id());
+        let id = key.public_key().node_id();
         wait_until("peer added", LIMIT, || server.peer_count() == 1);
         t.write_msg(Msg::new(16, vec![0xc0])).unwrap();
         drop(t);

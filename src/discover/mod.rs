@@ -63,7 +63,7 @@ pub use service::Discovery;
 ///
 /// let key = SecretKey::random().public_key();
 /// let n = Node::new(Enode::new(key, "10.1.2.3:30303".parse().unwrap()));
-/// assert_eq!(n.id, key.node_id());
+/// assert_eq!(n.id, key.node_id().0);
 /// assert!(n.to_string().starts_with("enode://"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -80,7 +80,7 @@ impl Node {
     /// A node with no known record.
     pub fn new(enode: Enode) -> Self {
         Node {
-            id: enode.id(),
+            id: enode.id().0,
             enode,
             seq: 0,
         }

@@ -76,7 +76,7 @@ impl Discovery {
         record
             .sign(&key)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let self_id = key.public_key().node_id();
+        let self_id = key.public_key().node_id().0;
         // Huge intervals would overflow `Instant` arithmetic: a year is "never" enough.
         let ping_interval = cfg
             .ping_interval

@@ -18,7 +18,7 @@
 //! use devp2p_peer::discover::Node;
 //! use devp2p_peer::rlpx::{Enode, SecretKey};
 //!
-//! let me = SecretKey::random().public_key().node_id();
+//! let me = SecretKey::random().public_key().node_id().0;
 //! let mut table = Table::new(me);
 //! let other = Node::new(Enode::new(SecretKey::random().public_key(), "10.0.0.1:30303".parse().unwrap()));
 //! assert!(table.add_found(other.clone()));

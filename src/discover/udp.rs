@@ -458,7 +458,7 @@ impl Shared {
             inc(&c.expired);
             return;
         }
-        let id = sender.node_id();
+        let id = sender.node_id().0;
         let ip = from.ip();
         match &packet {
             Packet::Ping(p) => self.handle_ping(p, sender, id, from, hash),

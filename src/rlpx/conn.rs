@@ -5,7 +5,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::error::{Result, RlpxError};
-use super::frame::{session, FrameEgress, FrameIngress, Msg};
+use super::frame::{session, FrameEgress, FrameIngress, RawMsg};
 use super::handshake::{packet_body_size, Initiator, Recipient};
 use super::keys::{PublicKey, SecretKey};
 
@@ -18,6 +18,18 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The deadlines a [`Conn`] applies. Each one bounds a whole operation, not a
 /// single system call.
+///
+/// # Examples
+///
+/// A longer idle limit for a peer that pings rarely, the rest at their defaults:
+///
+/// ```
+/// use std::time::Duration;
+/// use devp2p_peer::rlpx::{Timeouts, HANDSHAKE_TIMEOUT};
+/// let t = Timeouts { read: Duration::from_secs(120), ..Timeouts::default() };
+/// assert_eq!(t.handshake, HANDSHAKE_TIMEOUT);
+/// // Used with `RlpxTransport::handshake_with(stream, &key, remote, t)` or `Conn::set_timeouts`.
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Bound for the whole encryption handshake. Default [`HANDSHAKE_TIMEOUT`].
@@ -345,7 +357,7 @@ impl<S: Socket> Conn<S> {
 
     /// Reads one message within [`Timeouts::read`]. The payload is valid
     /// until the next read.
-    pub fn read_msg(&mut self) -> Result<Msg<'_>> {
+    pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
         let (_, ingress) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
         ingress.read_msg(&mut Deadlined::new(
             &mut self.stream,
@@ -534,7 +546,7 @@ impl<S: Socket> ConnReader<S> {
     /// Reads one message within the read timeout. The payload is valid until
     /// the next read. After [`shutdown`](ConnWriter::shutdown) from another
     /// thread this returns an error (usually end of stream).
-    pub fn read_msg(&mut self) -> Result<Msg<'_>> {
+    pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
         self.ingress.read_msg(&mut Deadlined::new(
             &mut self.stream,
             self.timeout,

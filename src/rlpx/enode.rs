@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
-use super::error::{EnodeError, RlpxError};
+use super::error::EnodeError;
 use super::keys::{decode_hex, PublicKey};
 
 /// A node address: `enode://<128 hex digits>@<ip>:<tcp port>[?discport=<udp port>]`.
@@ -26,6 +26,9 @@ use super::keys::{decode_hex, PublicKey};
 /// assert_eq!(node.to_string(), url);
 ///
 /// let err = "enode://abcd@127.0.0.1:30303".parse::<Enode>().unwrap_err();
+/// assert_eq!(err.to_string(), "node key has 2 bytes, want 64");
+/// // As the crate's error (what `?` makes of it):
+/// let err = devp2p_peer::Error::from(err);
 /// assert_eq!(err.to_string(), "invalid enode: node key has 2 bytes, want 64");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,8 +59,9 @@ impl Enode {
         SocketAddr::new(self.ip, self.tcp_port)
     }
 
-    /// The node ID: keccak256 of the 64-byte public key.
-    pub fn id(&self) -> [u8; 32] {
+    /// The node ID: keccak256 of the 64-byte public key (what [`Peer::id`](crate::Peer::id)
+    /// reports for this node).
+    pub fn id(&self) -> crate::NodeId {
         self.pubkey.node_id()
     }
 }
@@ -78,9 +82,9 @@ impl fmt::Display for Enode {
 }
 
 impl FromStr for Enode {
-    type Err = RlpxError;
+    type Err = EnodeError;
 
-    fn from_str(s: &str) -> Result<Self, RlpxError> {
+    fn from_str(s: &str) -> Result<Self, EnodeError> {
         let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
         let (key_hex, rest) = rest.split_once('@').ok_or(EnodeError::MissingAt)?;
         let pubkey = parse_key(key_hex)?;
@@ -101,7 +105,7 @@ impl FromStr for Enode {
                             .parse()
                             .map_err(|_| EnodeError::BadDiscport(v.to_string()))?;
                     }
-                    _ => return Err(EnodeError::UnknownQuery(param.to_string()).into()),
+                    _ => return Err(EnodeError::UnknownQuery(param.to_string())),
                 }
             }
         }

@@ -16,6 +16,18 @@ pub use crate::strict_rlp::RlpError;
 ///
 /// The type is cheap to clone (I/O errors are shared behind an [`Arc`]) and is
 /// `Send + Sync + 'static`, so it can be handed between threads.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::rlpx::{Enode, RlpxError};
+/// use devp2p_peer::Error;
+/// let err: RlpxError = "enode://00@1.2.3.4:1".parse::<Enode>().unwrap_err().into();
+/// assert!(matches!(err, RlpxError::InvalidEnode(_)));
+/// // Inside the crate's error, as every transport failure:
+/// assert!(matches!(Error::from(err), Error::Rlpx(RlpxError::InvalidEnode(_))));
+/// assert_eq!(RlpxError::Timeout.to_string(), "i/o timeout");
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum RlpxError {
@@ -89,7 +101,7 @@ pub enum RlpxError {
     PlainMessageTooLarge,
     /// A frame header announced a body larger than the reader's current limit
     /// (2 KiB plus the message code before the devp2p Hello; see
-    /// [`FrameIngress::set_max_frame_size`](super::FrameIngress::set_max_frame_size)).
+    /// [`FrameIngress::set_max_frame_size`](super::wire::FrameIngress::set_max_frame_size)).
     /// Detected on the header, before the body is read. The text is
     /// go-ethereum's for an oversized Hello.
     FrameOverLimit {
@@ -197,6 +209,15 @@ impl From<EnodeError> for RlpxError {
 }
 
 /// Why an `enode://` URL was rejected: one variant per malformed part.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::rlpx::{Enode, EnodeError};
+/// let err = "http://example.com".parse::<Enode>().unwrap_err();
+/// assert_eq!(err, EnodeError::Scheme);
+/// assert_eq!(err.to_string(), "missing 'enode://' scheme");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnodeError {

@@ -172,7 +172,7 @@ pub fn session(secrets: Secrets) -> (FrameEgress, FrameIngress) {
 /// # Examples
 ///
 /// ```
-/// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac};
+/// use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
 ///
 /// let (aes, mac) = ([1u8; 32], [2u8; 32]);
 /// let mut tx = FrameEgress::new(&aes, &mac, KeccakMac::new()).unwrap();
@@ -289,7 +289,8 @@ impl<H: MacHash> FrameEgress<H> {
     /// # Examples
     ///
     /// ```
-    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, MAX_FRAME_SIZE};
+    /// use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
+    /// use devp2p_peer::rlpx::MAX_FRAME_SIZE;
     ///
     /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
     /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
@@ -374,7 +375,7 @@ impl<H: MacHash> FrameEgress<H> {
 /// One received message. `data` borrows the reader's buffer and is valid
 /// until the next read.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Msg<'a> {
+pub struct RawMsg<'a> {
     /// The message code.
     pub code: u64,
     /// The payload (decompressed if snappy is on).
@@ -428,7 +429,8 @@ impl<H: MacHash> FrameIngress<H> {
     /// # Examples
     ///
     /// ```
-    /// use devp2p_peer::rlpx::{FrameEgress, FrameIngress, KeccakMac, RlpxError};
+    /// use devp2p_peer::rlpx::wire::{FrameEgress, FrameIngress, KeccakMac};
+    /// use devp2p_peer::rlpx::RlpxError;
     ///
     /// let mut tx = FrameEgress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
     /// let mut rx = FrameIngress::new(&[1; 32], &[2; 32], KeccakMac::new()).unwrap();
@@ -497,12 +499,12 @@ impl<H: MacHash> FrameIngress<H> {
     /// The read buffer grows only as bytes arrive, whatever size a header
     /// announces, and buffers grown for a large message are released when the
     /// next read starts.
-    pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Msg<'_>> {
+    pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<RawMsg<'_>> {
         let (code, range) = self.read_frame(r)?;
         let data = &self.buf[range.clone()];
         let wire_size = data.len();
         if !self.snappy {
-            return Ok(Msg {
+            return Ok(RawMsg {
                 code,
                 data,
                 wire_size,
@@ -515,12 +517,12 @@ impl<H: MacHash> FrameIngress<H> {
             Ok(self.decoder.decompress(data, &mut self.snappy_buf[..len])?)
         });
         match decompressed {
-            Ok(n) => Ok(Msg {
+            Ok(n) => Ok(RawMsg {
                 code,
                 data: &self.snappy_buf[..n],
                 wire_size,
             }),
-            Err(_) if raw_disconnect_allowed(code, data) => Ok(Msg {
+            Err(_) if raw_disconnect_allowed(code, data) => Ok(RawMsg {
                 code,
                 data: &self.buf[range],
                 wire_size,

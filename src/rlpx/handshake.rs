@@ -319,7 +319,8 @@ impl Secrets {
 /// # Examples
 ///
 /// ```
-/// use devp2p_peer::rlpx::{Initiator, Recipient, SecretKey};
+/// use devp2p_peer::rlpx::wire::{Initiator, Recipient};
+/// use devp2p_peer::rlpx::SecretKey;
 ///
 /// let (a, b) = (SecretKey::random(), SecretKey::random());
 /// let initiator = Initiator::new(&a, &b.public_key());

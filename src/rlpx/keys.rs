@@ -27,7 +27,7 @@ use super::mac::keccak256;
 ///     "b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291"
 /// );
 /// let pubkey = key.public_key();
-/// assert_eq!(pubkey.node_id().len(), 32);
+/// assert_eq!(pubkey.node_id().0.len(), 32);
 ///
 /// assert!(SecretKey::from_hex("00").is_err());
 /// let fresh = SecretKey::random();
@@ -229,8 +229,8 @@ impl PublicKey {
     }
 
     /// The node ID: keccak256 of the 64-byte form.
-    pub fn node_id(&self) -> [u8; 32] {
-        node_id(self)
+    pub fn node_id(&self) -> crate::NodeId {
+        crate::NodeId(node_id(self))
     }
 
     /// The 33-byte compressed form (`02`/`03` ‖ X), used in node records.

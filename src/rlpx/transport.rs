@@ -51,7 +51,7 @@ const HELLO_FRAME_LIMIT: usize = BASE_PROTOCOL_MAX_MSG_SIZE as usize + 9;
 ///
 /// ```
 /// use std::net::TcpListener;
-/// use devp2p_peer::rlpx::{RlpxTransport, SecretKey};
+/// use devp2p_peer::rlpx::{Enode, RlpxTransport, SecretKey};
 /// use devp2p_peer::{Cap, Hello};
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -64,7 +64,8 @@ const HELLO_FRAME_LIMIT: usize = BASE_PROTOCOL_MAX_MSG_SIZE as usize + 9;
 ///     let hello = Hello::new("b", vec![Cap::new("eth", 68)], key_b.public_key().to_bytes());
 ///     t.protocol_handshake(&hello)
 /// });
-/// let t = RlpxTransport::dial(addr, &key_a, &pub_b, std::time::Duration::from_secs(5))?;
+/// let node = Enode::new(pub_b, addr); // enode://<pub_b>@127.0.0.1:<port>
+/// let t = RlpxTransport::dial(&node, &key_a, std::time::Duration::from_secs(5))?;
 /// let theirs = t.protocol_handshake(&Hello::new("a", vec![], key_a.public_key().to_bytes()))?;
 /// assert_eq!(theirs.name, "b");
 /// assert_eq!(server.join().unwrap()?.name, "a");
@@ -132,9 +133,29 @@ impl RlpxTransport {
         })
     }
 
+    /// Connects to `node` (its TCP address, within `timeout`) and runs the encryption
+    /// handshake as the initiator, expecting the node's key. The Hello exchange comes next
+    /// ([`protocol_handshake`](RlpxTransport::protocol_handshake)).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use devp2p_peer::rlpx::{Enode, RlpxTransport, SecretKey};
+    /// # fn main() -> Result<(), devp2p_peer::Error> {
+    /// let node: Enode = "enode://…@127.0.0.1:30303".parse()?;
+    /// let t = RlpxTransport::dial(&node, &SecretKey::random(), Duration::from_secs(15))?;
+    /// assert_eq!(t.remote_id(), node.id());
+    /// # Ok(()) }
+    /// ```
+    pub fn dial(node: &Enode, key: &SecretKey, timeout: Duration) -> Result<RlpxTransport, Error> {
+        RlpxTransport::dial_addr(node.tcp_addr(), key, &node.pubkey, timeout)
+    }
+
     /// Connects to `addr` (within `timeout`) and runs the handshake as the initiator,
-    /// expecting the node key `remote`.
-    pub fn dial(
+    /// expecting the node key `remote`: [`dial`](RlpxTransport::dial) for an address that
+    /// is not an [`Enode`] (a host name, several addresses to try).
+    pub fn dial_addr(
         addr: impl ToSocketAddrs,
         key: &SecretKey,
         remote: &PublicKey,
@@ -166,7 +187,7 @@ impl RlpxTransport {
 
     /// The remote's node ID.
     pub fn remote_id(&self) -> NodeId {
-        NodeId(self.remote_pubkey.node_id())
+        self.remote_pubkey.node_id()
     }
 
     /// The remote's `enode://` URL, with the address it connected from or to.
@@ -213,7 +234,7 @@ impl RlpxTransport {
 
     /// Bytes held by the connection's frame buffers (read and write side). They grow with
     /// the messages carried and are given back after a large one; see
-    /// [`RELEASE_ABOVE`](super::RELEASE_ABOVE). Waits for a read or write in progress.
+    /// [`RELEASE_ABOVE`](super::wire::RELEASE_ABOVE). Waits for a read or write in progress.
     pub fn buffer_capacity(&self) -> usize {
         self.reader.lock().buffer_capacity() + self.writer.lock().buffer_capacity()
     }

@@ -56,7 +56,7 @@ pub fn client_connect_addr(
     key: &SecretKey,
     caps: Vec<Cap>,
 ) -> Result<(RlpxTransport, Hello), Error> {
-    let t = RlpxTransport::dial(addr, key, &server.public_key(), Duration::from_secs(5))?;
+    let t = RlpxTransport::dial_addr(addr, key, &server.public_key(), Duration::from_secs(5))?;
     let hello = t.protocol_handshake(&Hello::new("client", caps, key.public_key().to_bytes()))?;
     Ok((t, hello))
 }
