@@ -325,7 +325,7 @@ fn client_loop(i: usize, ctx: Arc<ClientCtx>) {
         generation += 1;
         let server_index = (i + generation as usize) % 2;
         let (addr, server_key) = ctx.servers[server_index];
-        let t = match RlpxTransport::dial(addr, &key, &server_key, Duration::from_secs(20)) {
+        let t = match RlpxTransport::dial_addr(addr, &key, &server_key, Duration::from_secs(20)) {
             Ok(t) => t,
             Err(e) => {
                 shared.dial_failures.fetch_add(1, SeqCst);

@@ -105,10 +105,10 @@ proptest! {
 #[cfg(feature = "rlpx")]
 mod rlpx_props {
     use super::*;
-    use devp2p_peer::rlpx::{
-        decode_ack, decode_auth, Enode, FrameEgress, FrameIngress, Initiator, KeccakMac, Recipient,
-        SecretKey,
+    use devp2p_peer::rlpx::wire::{
+        decode_ack, decode_auth, FrameEgress, FrameIngress, Initiator, KeccakMac, Recipient,
     };
+    use devp2p_peer::rlpx::{Enode, SecretKey};
     use std::io::{self, Read};
     use std::net::IpAddr;
 

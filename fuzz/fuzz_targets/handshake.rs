@@ -6,7 +6,8 @@
 //! to answer it.
 #![no_main]
 
-use devp2p_peer::rlpx::{decode_ack, decode_auth, ecies, Initiator, Recipient, SecretKey};
+use devp2p_peer::rlpx::wire::{decode_ack, decode_auth, ecies, Initiator, Recipient};
+use devp2p_peer::rlpx::SecretKey;
 use devp2p_peer_fuzz::{initiator_key, recipient_key};
 use libfuzzer_sys::fuzz_target;
 

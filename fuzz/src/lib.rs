@@ -4,9 +4,8 @@
 use std::io::{self, Read};
 use std::sync::OnceLock;
 
-use devp2p_peer::rlpx::{
-    session, FrameEgress, FrameIngress, Initiator, Recipient, SecretKey, Secrets,
-};
+use devp2p_peer::rlpx::wire::{session, FrameEgress, FrameIngress, Initiator, Recipient, Secrets};
+use devp2p_peer::rlpx::SecretKey;
 
 /// The initiator's static key.
 pub fn initiator_key() -> SecretKey {
