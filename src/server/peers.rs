@@ -1,0 +1,156 @@
+//! The peer set: the shared state, and running an added peer until it ends.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use log::debug;
+use parking_lot::Mutex;
+
+use super::config::ServerConfig;
+use super::{server_stopped, spawn_named};
+use crate::rlpx::Enode;
+use crate::{Error, EventFeed, Hello, NodeId, Peer, PeerEvent, PeerEventType};
+
+/// Where the server is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    New,
+    Running,
+    Stopped,
+}
+
+/// A running peer and the signal that its thread has removed it from the map.
+pub(super) struct PeerEntry {
+    pub(super) peer: Peer,
+    /// Threads the peer counts against the budget.
+    pub(super) threads: usize,
+    /// Disconnected (its sender dropped) once the peer is gone from the map.
+    pub(super) done: Receiver<()>,
+}
+
+pub(super) struct State {
+    pub(super) phase: Phase,
+    pub(super) local_addr: Option<SocketAddr>,
+    pub(super) peers: HashMap<NodeId, PeerEntry>,
+    pub(super) inbound: usize,
+    pub(super) trusted: HashSet<NodeId>,
+    pub(super) statics: HashMap<NodeId, Enode>,
+    /// Static nodes with a dial between TCP connect and the end of the setup.
+    pub(super) dialing: HashSet<NodeId>,
+    /// Second handles to the sockets of connections still in their setup, so `stop` can
+    /// shut them down.
+    pub(super) handshakes: HashMap<u64, TcpStream>,
+    pub(super) next_conn: u64,
+    /// The accept and dial loops.
+    pub(super) service_threads: Vec<JoinHandle<()>>,
+    /// Connection threads (inbound and dialed), by thread number.
+    pub(super) conn_threads: HashMap<u64, JoinHandle<()>>,
+    pub(super) next_thread: u64,
+    /// Threads of the running peers ([`PeerEntry::threads`] summed).
+    pub(super) peer_threads: usize,
+    /// Threads this server counts in [`PROCESS_THREADS`] for its setup reserve.
+    pub(super) reserve_counted: usize,
+    /// Inbound IPs and when each may try again.
+    pub(super) inbound_history: HashMap<IpAddr, Instant>,
+}
+
+pub(super) enum DialerMsg {
+    /// Something changed (a static node added, a peer gone): look at the static nodes again.
+    Wake,
+    /// A dial of a static node ended; `ran` tells whether it became a peer.
+    Done { id: NodeId, ran: bool },
+    /// Connection thread number `.0` has ended: join it.
+    Ended(u64),
+}
+
+pub(super) struct Inner {
+    pub(super) config: ServerConfig,
+    pub(super) self_id: NodeId,
+    pub(super) our_hello: Hello,
+    pub(super) feed: EventFeed,
+    pub(super) state: Mutex<State>,
+    /// Set once `stop` begins; read by loops that cannot wait on a channel.
+    pub(super) stopping: AtomicBool,
+    /// Set when a refusal for the thread budget has been logged; cleared once the threads
+    /// in use are back below nine tenths of the budget.
+    pub(super) budget_warned: AtomicBool,
+    pub(super) quit_tx: Mutex<Option<Sender<()>>>,
+    pub(super) quit_rx: Receiver<()>,
+    pub(super) dial_tx: Sender<DialerMsg>,
+    pub(super) dial_rx: Receiver<DialerMsg>,
+}
+
+/// Reports the end of connection thread number `.1` to the run loop when dropped, as the
+/// thread's last act.
+pub(super) struct Ended(Sender<DialerMsg>, u64);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let _ = self.0.send(DialerMsg::Ended(self.1));
+    }
+}
+
+impl Inner {
+    /// Starts a connection thread. Its last act is to tell the run loop, which joins it at
+    /// once, so an ended connection holds no stack or mapping.
+    pub(super) fn spawn_conn<F>(&self, name: &str, f: F) -> Result<(), Error>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let mut st = self.state.lock();
+        if st.phase != Phase::Running {
+            return Err(server_stopped());
+        }
+        let id = st.next_thread;
+        st.next_thread += 1;
+        let ended = Ended(self.dial_tx.clone(), id);
+        // Inserted under the lock the run loop takes to join it, so the handle is there
+        // before the end is handled.
+        let h = spawn_named(name, self.config.stack_size, move || {
+            let _ended = ended;
+            f();
+        })?;
+        st.conn_threads.insert(id, h);
+        Ok(())
+    }
+
+    /// Runs an added peer on the calling thread, then removes it. The `drop` event is
+    /// published once the peer is gone from [`Server::peers`], as geth does, so that a
+    /// subscriber never finds a dropped peer listed.
+    pub(super) fn run_peer(&self, peer: Peer, done: Sender<()>) {
+        self.feed.send(PeerEvent {
+            remote_address: peer.remote_addr(),
+            local_address: peer.local_addr(),
+            ..PeerEvent::new(PeerEventType::Add, peer.id())
+        });
+        let (remote_requested, err) = peer.run();
+        {
+            let mut st = self.state.lock();
+            if let Some(entry) = st.peers.remove(&peer.id()) {
+                self.count_peer_threads(&mut st, entry.threads, false);
+            }
+            if peer.inbound() {
+                st.inbound -= 1;
+            }
+        }
+        debug!(
+            "removed peer {} ({}): {} (remote requested: {})",
+            peer,
+            peer.name(),
+            err,
+            remote_requested
+        );
+        self.feed.send(PeerEvent {
+            error: Some(err.to_string()),
+            remote_address: peer.remote_addr(),
+            local_address: peer.local_addr(),
+            ..PeerEvent::new(PeerEventType::Drop, peer.id())
+        });
+        drop(done);
+        let _ = self.dial_tx.send(DialerMsg::Wake);
+    }
+}
