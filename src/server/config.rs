@@ -38,6 +38,9 @@ pub const DEFAULT_MAX_REDIAL_BACKOFF: Duration = Duration::from_secs(35);
 /// let mut config = ServerConfig::new(SecretKey::random());
 /// config.max_peers = 10;
 /// assert_eq!(config.max_dialed_conns(), 3); // 10 / dial_ratio 3
+/// // Nothing to dial (no static nodes, no discovery): every slot is inbound.
+/// assert_eq!(config.max_inbound_conns(), 10);
+/// config.static_nodes.push("enode://a979fb575495b8d6db44f750317d0f4622bf4c2aa3365d6af7c284339968eef29b69ad0dce72a4d8db5ebb4968de0e3bec910127f134779fbcb0cb6d3331163c@52.16.188.185:30303".parse().unwrap());
 /// assert_eq!(config.max_inbound_conns(), 7);
 /// config.no_dial = true;
 /// assert_eq!(config.max_inbound_conns(), 10);
@@ -98,6 +101,20 @@ pub struct ServerConfig {
     pub max_redial_backoff: Duration,
     /// How often each peer sends a Ping. Default 15 s.
     pub ping_interval: Duration,
+    /// Nodes discovery v4 starts from; giving any turns discovery on (see
+    /// [`ServerConfig::discovery`]). Default: none.
+    #[cfg(feature = "discovery")]
+    pub bootnodes: Vec<Enode>,
+    /// Whether to run discovery v4 and dial the nodes it finds: `None` (the default) runs
+    /// it when [`ServerConfig::bootnodes`] is not empty; `Some(on)` forces it on or off.
+    /// Nothing is dialed with [`ServerConfig::no_dial`], but discovery still answers.
+    #[cfg(feature = "discovery")]
+    pub discovery: Option<bool>,
+    /// The UDP address discovery binds. `None` (the default): the IP of
+    /// [`ServerConfig::listen_addr`] with the TCP port actually bound, as go-ethereum does
+    /// (`0.0.0.0` and any free port when the server does not listen).
+    #[cfg(feature = "discovery")]
+    pub discovery_addr: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -123,7 +140,32 @@ impl ServerConfig {
             redial_backoff: DEFAULT_REDIAL_BACKOFF,
             max_redial_backoff: DEFAULT_MAX_REDIAL_BACKOFF,
             ping_interval: PING_INTERVAL,
+            #[cfg(feature = "discovery")]
+            bootnodes: Vec::new(),
+            #[cfg(feature = "discovery")]
+            discovery: None,
+            #[cfg(feature = "discovery")]
+            discovery_addr: None,
         }
+    }
+
+    /// Whether the server runs discovery: [`ServerConfig::discovery`] when set, else whether
+    /// there are bootnodes. Always false without the `discovery` feature.
+    pub fn discovery_enabled(&self) -> bool {
+        #[cfg(feature = "discovery")]
+        {
+            self.discovery.unwrap_or(!self.bootnodes.is_empty())
+        }
+        #[cfg(not(feature = "discovery"))]
+        {
+            false
+        }
+    }
+
+    /// Whether the server has anything to dial at start: not [`ServerConfig::no_dial`], and
+    /// static nodes or discovery.
+    pub fn can_dial(&self) -> bool {
+        !self.no_dial && (!self.static_nodes.is_empty() || self.discovery_enabled())
     }
 
     /// The most peers we dialed: 0 with `no_dial` or `max_peers == 0`, else
@@ -140,9 +182,21 @@ impl ServerConfig {
         (self.max_peers / ratio).max(1)
     }
 
-    /// The most peers that dialed us: `max_peers - max_dialed_conns()`.
+    /// The most peers that dialed us: `max_peers - max_dialed_conns()` when the server can
+    /// dial ([`ServerConfig::can_dial`]), else `max_peers`: a listen-only server keeps no
+    /// slots for dials it will never make. (A running server also counts static nodes
+    /// added with [`Server::add_peer`].)
     pub fn max_inbound_conns(&self) -> usize {
-        self.max_peers - self.max_dialed_conns()
+        self.max_inbound_when(self.can_dial())
+    }
+
+    /// The inbound limit when the server can (`true`) or cannot dial.
+    pub(super) fn max_inbound_when(&self, can_dial: bool) -> usize {
+        if can_dial {
+            self.max_peers - self.max_dialed_conns()
+        } else {
+            self.max_peers
+        }
     }
 
     pub(super) fn pending_slots(&self) -> usize {
@@ -176,6 +230,7 @@ impl fmt::Debug for ServerConfig {
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
             .field("max_threads", &self.max_threads)
+            .field("discovery", &self.discovery_enabled())
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +250,10 @@ pub struct NodeInfo {
     pub listen_addr: Option<SocketAddr>,
     /// Per protocol (by name): its node info, or `unknown` when it reports none.
     pub protocols: BTreeMap<String, String>,
+    /// The node's record in its `enr:` text form, when discovery runs.
+    pub enr: Option<String>,
+    /// The UDP port discovery is bound to, when it runs.
+    pub discovery_port: Option<u16>,
 }
 
 #[cfg(test)]
@@ -207,9 +266,15 @@ mod tests {
         c.max_peers = 0;
         assert_eq!((c.max_dialed_conns(), c.max_inbound_conns()), (0, 0));
         c.max_peers = 2;
-        assert_eq!((c.max_dialed_conns(), c.max_inbound_conns()), (1, 1));
+        assert_eq!((c.max_dialed_conns(), c.max_inbound_conns()), (1, 2));
         c.max_peers = 50;
         c.dial_ratio = 0;
+        // Listen-only: no dial slots are kept.
+        assert_eq!((c.max_dialed_conns(), c.max_inbound_conns()), (16, 50));
+        c.static_nodes.push(Enode::new(
+            SecretKey::random().public_key(),
+            "127.0.0.1:1".parse().unwrap(),
+        ));
         assert_eq!((c.max_dialed_conns(), c.max_inbound_conns()), (16, 34));
         c.no_dial = true;
         assert_eq!((c.max_dialed_conns(), c.max_inbound_conns()), (0, 50));

@@ -1,4 +1,5 @@
-//! Dialing: the run loop that keeps the static nodes connected, and one dial.
+//! Dialing: the run loop that keeps the static nodes connected and fills the remaining
+//! dial slots with nodes from discovery (dynamic dials), and one dial.
 
 use std::collections::HashMap;
 use std::io;
@@ -7,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::select;
+use crossbeam_channel::{never, select, Receiver};
 use log::{debug, warn};
 
 use super::enode_id;
@@ -16,19 +17,27 @@ use super::server_stopped;
 use crate::rlpx::Enode;
 use crate::{ConnFlags, Error, NodeId};
 
+/// How long a dynamically dialed node is not dialed again (go-ethereum's dial history).
+pub(super) const DIAL_HISTORY_EXPIRATION: Duration = Duration::from_secs(35);
+
 /// A TCP connect is attempted in slices this long, so that a stopping server is not held up
 /// by a dial for the whole dial timeout.
 const CONNECT_SLICE: Duration = Duration::from_secs(1);
 
 impl Inner {
-    /// The server's own loop: dials the static nodes that are due (unless `no_dial`) and
+    /// The server's own loop: dials the static nodes that are due (unless `no_dial`), then
+    /// takes nodes from `candidates` (discovery's random nodes) for the dial slots left, and
     /// joins connection threads as they end.
-    pub(super) fn run_loop(self: Arc<Inner>) {
+    pub(super) fn run_loop(self: Arc<Inner>, mut candidates: Option<Receiver<Enode>>) {
         // Per static node: failures in a row, and when it may be dialed again.
         let mut backoff: HashMap<NodeId, (u32, Instant)> = HashMap::new();
+        // Dynamically dialed nodes and when they may be dialed again.
+        let mut history: HashMap<NodeId, Instant> = HashMap::new();
         loop {
             let now = Instant::now();
+            history.retain(|_, until| *until > now);
             let mut to_dial = Vec::new();
+            let dynamic_room;
             let mut next_due: Option<Instant> = None;
             {
                 let mut st = self.state.lock();
@@ -68,26 +77,32 @@ impl Inner {
                     }
                     room -= 1;
                     dialing.insert(*id);
-                    to_dial.push(*node);
+                    to_dial.push((*node, ConnFlags::STATIC_DIALED));
                 }
+                dynamic_room = room > 0;
             }
-            for node in to_dial {
-                let me = self.clone();
-                let id = enode_id(&node);
-                if let Err(e) = self.spawn_conn("server-dial", move || me.dial(node)) {
-                    self.state.lock().dialing.remove(&id);
-                    if self.stopping.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    // Out of threads, say: a failed attempt, redialed after its back-off.
-                    warn!("cannot start a dial thread: {e}");
-                    let _ = self.dial_tx.send(DialerMsg::Done { id, ran: false });
-                }
+            for (node, flags) in to_dial {
+                self.start_dial(node, flags);
             }
             let wait = next_due.map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(Instant::now())
             });
+            let never = never();
+            let offered = match &candidates {
+                Some(rx) if dynamic_room => rx,
+                _ => &never,
+            };
             select! {
+                recv(offered) -> node => match node {
+                    Ok(node) => {
+                        if self.dynamic_dial_ok(&node, &history) {
+                            history.insert(enode_id(&node), Instant::now() + DIAL_HISTORY_EXPIRATION);
+                            self.start_dial(node, ConnFlags::DYN_DIALED);
+                        }
+                    }
+                    // Discovery has stopped: no more candidates.
+                    Err(_) => candidates = None,
+                },
                 recv(self.dial_rx) -> msg => match msg {
                     Ok(DialerMsg::Wake) => {}
                     Ok(DialerMsg::Ended(n)) => {
@@ -115,12 +130,54 @@ impl Inner {
         }
     }
 
-    /// One dial of a static node, on its own thread: connect, set up, run the peer.
-    pub(super) fn dial(&self, node: Enode) {
+    /// The checks before a dynamic dial, as for a static one: a TCP port, not this node,
+    /// not a static node (those are dialed as such), not connected or being dialed, not
+    /// dialed within [`DIAL_HISTORY_EXPIRATION`], and a dial slot free. Marks it as being
+    /// dialed when it passes.
+    fn dynamic_dial_ok(&self, node: &Enode, history: &HashMap<NodeId, Instant>) -> bool {
+        let id = enode_id(node);
+        if node.tcp_port == 0 || id == self.self_id || history.contains_key(&id) {
+            return false;
+        }
+        let mut st = self.state.lock();
+        if st.phase != Phase::Running
+            || st.statics.contains_key(&id)
+            || st.peers.contains_key(&id)
+            || st.dialing.contains(&id)
+        {
+            return false;
+        }
+        let dialed = st.peers.len() - st.inbound;
+        if dialed + st.dialing.len() >= self.config.max_dialed_conns()
+            || st.dialing.len() >= self.config.pending_slots()
+        {
+            return false;
+        }
+        st.dialing.insert(id);
+        true
+    }
+
+    /// Starts a dial thread for `node` (already marked as being dialed).
+    fn start_dial(self: &Arc<Inner>, node: Enode, flags: ConnFlags) {
+        let me = self.clone();
+        let id = enode_id(&node);
+        if let Err(e) = self.spawn_conn("server-dial", move || me.dial(node, flags)) {
+            self.state.lock().dialing.remove(&id);
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            // Out of threads, say: a failed attempt, redialed after its back-off.
+            warn!("cannot start a dial thread: {e}");
+            let _ = self.dial_tx.send(DialerMsg::Done { id, ran: false });
+        }
+    }
+
+    /// One dial, on its own thread: connect, set up, run the peer.
+    pub(super) fn dial(&self, node: Enode, flags: ConnFlags) {
         let id = enode_id(&node);
         let setup = self
             .connect(node.tcp_addr())
-            .and_then(|stream| self.setup(stream, ConnFlags::STATIC_DIALED, Some(&node)));
+            .and_then(|stream| self.setup(stream, flags, Some(&node)));
         self.state.lock().dialing.remove(&id);
         let ran = match setup {
             Ok((peer, done)) => {

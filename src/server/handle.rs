@@ -123,6 +123,8 @@ impl Server {
                     peer_threads: 0,
                     reserve_counted: 0,
                     inbound_history: HashMap::new(),
+                    #[cfg(feature = "discovery")]
+                    discovery: None,
                 }),
                 config,
                 stopping: AtomicBool::new(false),
@@ -135,12 +137,13 @@ impl Server {
         }
     }
 
-    /// Starts listening (when [`ServerConfig::listen_addr`] is set) and dialing (unless
-    /// [`ServerConfig::no_dial`]).
+    /// Starts listening (when [`ServerConfig::listen_addr`] is set), discovery (when
+    /// [`ServerConfig::discovery_enabled`]) and dialing (unless [`ServerConfig::no_dial`]).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the listen address cannot be bound (port in use, say);
+    /// [`Error::Io`] when the listen address or the discovery address cannot be bound
+    /// (port in use, say);
     /// `server already running` on a second call; `server stopped` after [`Server::stop`]
     /// (a server runs once).
     pub fn start(&self) -> Result<(), Error> {
@@ -159,6 +162,10 @@ impl Server {
             }
             None => None,
         };
+        #[cfg(feature = "discovery")]
+        if inner.config.discovery_enabled() {
+            st.discovery = Some(inner.start_discovery(st.local_addr)?);
+        }
         st.phase = Phase::Running;
         st.reserve_counted = inner.config.setup_reserve();
         {
@@ -185,9 +192,23 @@ impl Server {
                 Err(e) => spawned = Err(e),
             }
         }
+        #[cfg_attr(not(feature = "discovery"), allow(unused_mut))]
+        let mut candidates = None;
+        #[cfg(feature = "discovery")]
+        if let (Some(d), false, true) = (&st.discovery, inner.config.no_dial, spawned.is_ok()) {
+            let (tx, rx) = bounded(0);
+            candidates = Some(rx);
+            let (me, nodes) = (inner.clone(), d.random_nodes());
+            match spawn_named("server-discover", None, move || {
+                me.offer_candidates(nodes, tx)
+            }) {
+                Ok(h) => st.service_threads.push(h),
+                Err(e) => spawned = Err(e),
+            }
+        }
         if spawned.is_ok() {
             let me = inner.clone();
-            match spawn_named("server-run", None, move || me.run_loop()) {
+            match spawn_named("server-run", None, move || me.run_loop(candidates)) {
                 Ok(h) => st.service_threads.push(h),
                 Err(e) => spawned = Err(e),
             }
@@ -205,7 +226,7 @@ impl Server {
         Ok(())
     }
 
-    /// Stops the server: stops accepting and dialing, aborts the handshakes in progress,
+    /// Stops the server: stops accepting, dialing and discovery, aborts the handshakes in progress,
     /// disconnects every peer with [`DiscReason::QUITTING`] and joins every thread the
     /// server started. Returns at once when the server is not running.
     ///
@@ -227,6 +248,12 @@ impl Server {
         };
         // Wakes the dial loop, an accept loop waiting for a slot, and back-off sleeps.
         inner.quit_tx.lock().take();
+        // Joins discovery's threads; its random walk then ends, and with it
+        // `server-discover`.
+        #[cfg(feature = "discovery")]
+        if let Some(d) = inner.state.lock().discovery.take() {
+            d.stop();
+        }
         if let Some(addr) = local_addr {
             wake_listener(addr);
         }
@@ -341,6 +368,26 @@ impl Server {
         peers
     }
 
+    /// The connected peer with ID `id`, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::rlpx::SecretKey;
+    /// use devp2p_peer::{Server, ServerConfig};
+    ///
+    /// let server = Server::new(ServerConfig::new(SecretKey::random()));
+    /// assert!(server.peer(&server.self_id()).is_none());
+    /// ```
+    pub fn peer(&self, id: &NodeId) -> Option<Peer> {
+        self.inner
+            .state
+            .lock()
+            .peers
+            .get(id)
+            .map(|e| e.peer.clone())
+    }
+
     /// How many peers are connected.
     pub fn peer_count(&self) -> usize {
         self.inner.state.lock().peers.len()
@@ -379,9 +426,28 @@ impl Server {
         self.inner.config.private_key.public_key()
     }
 
+    /// The UDP address discovery is bound to, while it runs.
+    pub fn discovery_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "discovery")]
+        if let Some(d) = &self.inner.state.lock().discovery {
+            return Some(d.local_addr());
+        }
+        None
+    }
+
+    /// The local node's record (EIP-778) in its `enr:` text form, while discovery runs.
+    pub fn enr(&self) -> Option<String> {
+        #[cfg(feature = "discovery")]
+        if let Some(d) = &self.inner.state.lock().discovery {
+            return d.local_record().to_text().ok();
+        }
+        None
+    }
+
     /// The local node's address as others can dial it: the listening address (an
     /// unspecified IP such as `0.0.0.0` is given as loopback) or `127.0.0.1:0` when the
-    /// server does not listen.
+    /// server does not listen; the UDP port is discovery's while it runs, else the TCP
+    /// port.
     pub fn self_enode(&self) -> Enode {
         let addr = self
             .local_addr()
@@ -391,7 +457,11 @@ impl Server {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        Enode::new(self.public_key(), SocketAddr::new(ip, addr.port()))
+        let mut enode = Enode::new(self.public_key(), SocketAddr::new(ip, addr.port()));
+        if let Some(udp) = self.discovery_addr() {
+            enode.udp_port = udp.port();
+        }
+        enode
     }
 
     /// The local node's public information.
@@ -417,6 +487,8 @@ impl Server {
             ip: enode.ip,
             listen_addr: self.local_addr(),
             protocols,
+            enr: self.enr(),
+            discovery_port: self.discovery_addr().map(|a| a.port()),
         }
     }
 

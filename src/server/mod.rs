@@ -29,6 +29,8 @@ mod accept;
 mod budget;
 mod config;
 mod dial;
+#[cfg(feature = "discovery")]
+mod discovery;
 mod handle;
 mod peers;
 mod setup;

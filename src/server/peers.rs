@@ -56,6 +56,21 @@ pub(super) struct State {
     pub(super) reserve_counted: usize,
     /// Inbound IPs and when each may try again.
     pub(super) inbound_history: HashMap<IpAddr, Instant>,
+    /// The discovery service, while it runs.
+    #[cfg(feature = "discovery")]
+    pub(super) discovery: Option<crate::discover::Discovery>,
+}
+
+impl State {
+    /// Whether the server dials anything now: static nodes (given or added since) or
+    /// discovery, and not `no_dial`. Dial slots are kept only then.
+    pub(super) fn can_dial(&self, config: &ServerConfig) -> bool {
+        #[cfg(feature = "discovery")]
+        let discovering = self.discovery.is_some();
+        #[cfg(not(feature = "discovery"))]
+        let discovering = false;
+        !config.no_dial && (!self.statics.is_empty() || discovering)
+    }
 }
 
 pub(super) enum DialerMsg {

@@ -59,7 +59,7 @@ impl Inner {
         }
         if !trusted
             && flags.contains(ConnFlags::INBOUND)
-            && st.inbound >= self.config.max_inbound_conns()
+            && st.inbound >= self.config.max_inbound_when(st.can_dial(&self.config))
         {
             return Err(DiscReason::TOO_MANY_PEERS);
         }
