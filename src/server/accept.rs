@@ -142,14 +142,14 @@ impl Inner {
             }
             trace!("accepted connection from {addr}");
             let me = self.clone();
-            let spawned = self.spawn_conn("server-conn", move || {
-                match me.setup(stream, ConnFlags::INBOUND, None) {
-                    Ok((peer, done)) => {
-                        drop(slot);
-                        me.run_peer(peer, done);
-                    }
-                    Err(e) => debug!("inbound connection from {addr} failed: {e}"),
+            let spawned = self.spawn_conn("server-conn", self.config.stack_size, move || match me
+                .setup(stream, ConnFlags::INBOUND, None)
+            {
+                Ok((peer, done)) => {
+                    drop(slot);
+                    me.start_peer(peer, done, None);
                 }
+                Err(e) => debug!("inbound connection from {addr} failed: {e}"),
             });
             if let Err(e) = spawned {
                 if self.stopping.load(Ordering::SeqCst) {

@@ -23,8 +23,9 @@ use crate::DiscReason;
 /// Memory mappings one thread takes: stack, stack guard, signal stack, signal stack guard.
 pub(crate) const MAPS_PER_THREAD: usize = 4;
 
-/// Threads every peer runs whatever its protocols: the connection thread that runs
-/// [`Peer::run`](crate::Peer::run) (the supervisor), the reader and the pinger.
+/// Threads every peer runs whatever its protocols: the `peer-run` thread that runs
+/// [`Peer::run`](crate::Peer::run) (the supervisor, started when the connection thread
+/// hands the peer over), the reader and the pinger.
 pub(crate) const PEER_BASE_THREADS: usize = 3;
 
 /// The budget used where the machine's limits cannot be read (no `/proc`).

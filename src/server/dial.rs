@@ -161,7 +161,9 @@ impl Inner {
     fn start_dial(self: &Arc<Inner>, node: Enode, flags: ConnFlags) {
         let me = self.clone();
         let id = enode_id(&node);
-        if let Err(e) = self.spawn_conn("server-dial", move || me.dial(node, flags)) {
+        if let Err(e) = self.spawn_conn("server-dial", self.config.stack_size, move || {
+            me.dial(node, flags)
+        }) {
             self.state.lock().dialing.remove(&id);
             if self.stopping.load(Ordering::SeqCst) {
                 return;
@@ -172,24 +174,21 @@ impl Inner {
         }
     }
 
-    /// One dial, on its own thread: connect, set up, run the peer.
-    pub(super) fn dial(&self, node: Enode, flags: ConnFlags) {
+    /// One dial, on its own thread: connect, set up, hand the peer to a thread of its own.
+    /// The run loop hears that the dial is done when it failed or once the peer has ended.
+    pub(super) fn dial(self: &Arc<Self>, node: Enode, flags: ConnFlags) {
         let id = enode_id(&node);
         let setup = self
             .connect(node.tcp_addr())
             .and_then(|stream| self.setup(stream, flags, Some(&node)));
         self.state.lock().dialing.remove(&id);
-        let ran = match setup {
-            Ok((peer, done)) => {
-                self.run_peer(peer, done);
-                true
-            }
+        match setup {
+            Ok((peer, done)) => self.start_peer(peer, done, Some(id)),
             Err(e) => {
                 debug!("dial {node} failed: {e}");
-                false
+                let _ = self.dial_tx.send(DialerMsg::Done { id, ran: false });
             }
-        };
-        let _ = self.dial_tx.send(DialerMsg::Done { id, ran });
+        }
     }
 
     /// TCP connect within the dial timeout, in slices so that a stop is noticed.

@@ -9,7 +9,11 @@
 //!   starts a `server-dial` connection thread per attempt and schedules redials with
 //!   back-off. It also joins every connection thread as soon as it ends.
 //! - each connection thread does the whole setup (encryption handshake, checks, Hello,
-//!   checks again) and then runs the peer with [`Peer::run`] on that same thread.
+//!   checks again), then hands the peer to a fresh `peer-run` thread with a small stack
+//!   that runs [`Peer::run`], and ends: the stack the handshake's crypto touched is given
+//!   back instead of staying resident for the connection's life.
+//! - with discovery, `server-discover` offers the run loop the nodes of discovery's random
+//!   walk, and discovery runs its own reader and table threads.
 //!
 //! The threads of the peers are counted against a thread budget (see
 //! [`ServerConfig::max_threads`] and the `budget` module): past it, a connection is refused
@@ -45,6 +49,8 @@ pub use handle::Server;
 use std::thread::{self, JoinHandle};
 
 use crate::rlpx::Enode;
+#[cfg(doc)]
+use crate::Peer;
 use crate::{Error, NodeId};
 
 fn server_stopped() -> Error {

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -13,7 +14,9 @@ use parking_lot::Mutex;
 use super::config::ServerConfig;
 use super::{server_stopped, spawn_named};
 use crate::rlpx::Enode;
-use crate::{Error, EventFeed, Hello, NodeId, Peer, PeerEvent, PeerEventType};
+use crate::{
+    Error, EventFeed, Hello, NodeId, Peer, PeerEvent, PeerEventType, PEER_THREAD_STACK_SIZE,
+};
 
 /// Where the server is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,9 +113,10 @@ impl Drop for Ended {
 }
 
 impl Inner {
-    /// Starts a connection thread. Its last act is to tell the run loop, which joins it at
-    /// once, so an ended connection holds no stack or mapping.
-    pub(super) fn spawn_conn<F>(&self, name: &str, f: F) -> Result<(), Error>
+    /// Starts a connection thread (with `stack` bytes of stack, or the platform's default).
+    /// Its last act is to tell the run loop, which joins it at once, so an ended connection
+    /// holds no stack or mapping.
+    pub(super) fn spawn_conn<F>(&self, name: &str, stack: Option<usize>, f: F) -> Result<(), Error>
     where
         F: FnOnce() + Send + 'static,
     {
@@ -125,12 +129,50 @@ impl Inner {
         let ended = Ended(self.dial_tx.clone(), id);
         // Inserted under the lock the run loop takes to join it, so the handle is there
         // before the end is handled.
-        let h = spawn_named(name, self.config.stack_size, move || {
+        let h = spawn_named(name, stack, move || {
             let _ended = ended;
             f();
         })?;
         st.conn_threads.insert(id, h);
         Ok(())
+    }
+
+    /// Hands an added peer to a fresh `peer-run` thread with a small stack
+    /// ([`ServerConfig::stack_size`], else [`PEER_THREAD_STACK_SIZE`]) that runs it, so that
+    /// the connection thread, whose stack the handshake's elliptic-curve and hashing work has
+    /// touched (about 72 KiB that would stay resident for the connection's life), ends now.
+    /// `dialed`: the node ID of a dial, reported done to the run loop once the peer has
+    /// ended. If no thread can be started the peer runs on the calling thread instead.
+    ///
+    /// The budget is unchanged: the peer's supervisor thread is this new thread in place of
+    /// the connection thread, and it is joined by the run loop like any connection thread.
+    pub(super) fn start_peer(
+        self: &Arc<Self>,
+        peer: Peer,
+        done: Sender<()>,
+        dialed: Option<NodeId>,
+    ) {
+        let handoff = Arc::new(Mutex::new(Some((peer, done))));
+        let (me, theirs) = (self.clone(), handoff.clone());
+        let stack = self.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE));
+        let spawned = self.spawn_conn("peer-run", stack, move || {
+            if let Some((peer, done)) = theirs.lock().take() {
+                me.run_dialed_peer(peer, done, dialed);
+            }
+        });
+        if let Err(e) = spawned {
+            if let Some((peer, done)) = handoff.lock().take() {
+                debug!("running peer {peer} on its connection thread: {e}");
+                self.run_dialed_peer(peer, done, dialed);
+            }
+        }
+    }
+
+    fn run_dialed_peer(&self, peer: Peer, done: Sender<()>, dialed: Option<NodeId>) {
+        self.run_peer(peer, done);
+        if let Some(id) = dialed {
+            let _ = self.dial_tx.send(DialerMsg::Done { id, ran: true });
+        }
     }
 
     /// Runs an added peer on the calling thread, then removes it. The `drop` event is
