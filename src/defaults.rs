@@ -47,9 +47,9 @@
 //! # Threads
 //!
 //! Every peer runs on threads: a supervisor ([`Peer::run`](crate::Peer::run), on a fresh
-//! thread with a [`PEER_THREAD_STACK_SIZE`](crate::PEER_THREAD_STACK_SIZE) stack that the
-//! connection thread hands the peer to after the handshakes, and ends), a reader, a pinger
-//! and one per running protocol, so
+//! thread the server's connection thread hands the peer to after the handshakes before it
+//! ends, so the stack the handshake's crypto touched is not kept), a reader, a pinger and
+//! one per running protocol, so
 //! **3 + one per protocol**: 4 for a single protocol, 5 for eth and snap. The server adds
 //! its accept loop and its run loop (dials, joining ended connections), and one thread per
 //! handshake in progress.

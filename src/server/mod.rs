@@ -9,8 +9,8 @@
 //!   starts a `server-dial` connection thread per attempt and schedules redials with
 //!   back-off. It also joins every connection thread as soon as it ends.
 //! - each connection thread does the whole setup (encryption handshake, checks, Hello,
-//!   checks again), then hands the peer to a fresh `peer-run` thread with a small stack
-//!   that runs [`Peer::run`], and ends: the stack the handshake's crypto touched is given
+//!   checks again), then hands the peer to a fresh `peer-run` thread that runs
+//!   [`Peer::run`], and ends: the stack the handshake's crypto touched is given
 //!   back instead of staying resident for the connection's life.
 //! - with discovery, `server-discover` offers the run loop the nodes of discovery's random
 //!   walk, and discovery runs its own reader and table threads.

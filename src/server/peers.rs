@@ -14,9 +14,7 @@ use parking_lot::Mutex;
 use super::config::ServerConfig;
 use super::{server_stopped, spawn_named};
 use crate::rlpx::Enode;
-use crate::{
-    Error, EventFeed, Hello, NodeId, Peer, PeerEvent, PeerEventType, PEER_THREAD_STACK_SIZE,
-};
+use crate::{Error, EventFeed, Hello, NodeId, Peer, PeerEvent, PeerEventType};
 
 /// Where the server is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,10 +135,14 @@ impl Inner {
         Ok(())
     }
 
-    /// Hands an added peer to a fresh `peer-run` thread with a small stack
-    /// ([`ServerConfig::stack_size`], else [`PEER_THREAD_STACK_SIZE`]) that runs it, so that
-    /// the connection thread, whose stack the handshake's elliptic-curve and hashing work has
-    /// touched (about 72 KiB that would stay resident for the connection's life), ends now.
+    /// Hands an added peer to a fresh `peer-run` thread that runs it, so that the connection
+    /// thread, whose stack the handshake's elliptic-curve and hashing work has touched
+    /// (about 72 KiB that would stay resident for the connection's life), ends now.
+    ///
+    /// The new thread has the connection threads' stack size ([`ServerConfig::stack_size`]):
+    /// only the pages a thread touches are resident, and with one size the C library's
+    /// cache of stacks of ended threads (whose touched pages it gives back at thread exit)
+    /// serves both, where a second size would keep a second set of cached stacks mapped.
     /// `dialed`: the node ID of a dial, reported done to the run loop once the peer has
     /// ended. If no thread can be started the peer runs on the calling thread instead.
     ///
@@ -154,7 +156,7 @@ impl Inner {
     ) {
         let handoff = Arc::new(Mutex::new(Some((peer, done))));
         let (me, theirs) = (self.clone(), handoff.clone());
-        let stack = self.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE));
+        let stack = self.config.stack_size;
         let spawned = self.spawn_conn("peer-run", stack, move || {
             if let Some((peer, done)) = theirs.lock().take() {
                 me.run_dialed_peer(peer, done, dialed);
