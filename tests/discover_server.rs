@@ -93,3 +93,32 @@ fn discovery_is_off_without_bootnodes_and_can_be_forced_off() {
     assert_eq!(off.discovery_addr(), None);
     off.stop();
 }
+
+#[test]
+fn a_dynamically_dialed_node_is_not_redialed_within_the_dial_history() {
+    // The bootnode answers discovery but dials nothing itself.
+    let mut cb = with_discovery("boot", Vec::new());
+    cb.no_dial = true;
+    let boot = started(cb);
+    let node = started(with_discovery("node", vec![boot.self_enode()]));
+    let events = node.subscribe_events();
+    let ev = next_event(&events, PeerEventType::Add, NETWORK_LIMIT);
+    assert_eq!(ev.peer, boot.self_id());
+    assert!(node.peer(&boot.self_id()).unwrap().dyn_dialed());
+    // The bootnode drops it; the random walk keeps offering the bootnode (the only node
+    // there is), but it was dialed less than 35 s ago.
+    wait_until("the bootnode has the peer", NETWORK_LIMIT, || {
+        boot.peer(&node.self_id()).is_some()
+    });
+    boot.peer(&node.self_id())
+        .unwrap()
+        .disconnect(DiscReason::REQUESTED);
+    next_event(&events, PeerEventType::Drop, NETWORK_LIMIT);
+    // Without the history, a redial follows within a lookup (about a second).
+    if let Ok(ev) = events.recv_timeout(Duration::from_secs(8)) {
+        assert_ne!(ev.kind, PeerEventType::Add, "redialed: {ev:?}");
+    }
+    assert!(node.peer(&boot.self_id()).is_none());
+    node.stop();
+    boot.stop();
+}
