@@ -6,6 +6,8 @@
 //! cargo run --release --example node -- listen --port 30303 --seconds 60
 //! cargo run --release --example node -- dial <enode> --count 10000 --size 1024
 //! cargo run --release --example node -- swarm <enode> --peers 1000 --seconds 30
+//! cargo run --release --example node -- discover --bootnodes <enode,...> --seconds 30
+//! cargo run --release --example node -- listen --discovery --bootnodes <enode,...>
 //! ```
 //!
 //! `listen` runs until `--seconds` have passed or until Ctrl-C, then stops cleanly,
@@ -38,8 +40,13 @@ usage:
   node demo [--seconds S]       the same, for S seconds (default 3)
   node ping <enode>             handshake with a node and print its Hello
   node listen [--port N] [--addr IP] [--key HEX] [--protocol NAME/VERSION] [--seconds S]
-              [--max-peers N]
-                                run an echo node; prints its enode URL first
+              [--max-peers N] [--discovery] [--bootnodes ENODE,...]
+                                run an echo node; prints its enode URL first. With
+                                --discovery (implied by --bootnodes) it also serves discovery
+                                v4 on UDP, same port; with bootnodes it dials nodes it finds
+  node discover --bootnodes ENODE,... [--addr IP] [--port N] [--key HEX] [--seconds S] [--json]
+                                find nodes with discovery v4 from the bootnodes and print
+                                each as found (one enode URL a line; --json: with its record)
   node dial <enode> [--key HEX] [--protocol NAME/VERSION] [--count N] [--size BYTES] [--json]
               [--payload random|pattern]
                                 send N messages over the echo protocol and check the echoes;
@@ -62,6 +69,8 @@ fn main() {
         Some("listen") => listen(&args[1..]),
         Some("dial") => dial(&args[1..]),
         Some("swarm") => swarm(&args[1..]),
+        #[cfg(feature = "discovery")]
+        Some("discover") => discover(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -178,12 +187,120 @@ impl Args {
         }
     }
 
+    /// `--bootnodes`: comma-separated `enode://` URLs or `enr:` records.
+    #[cfg(feature = "discovery")]
+    fn bootnodes(&self) -> Result<Vec<Enode>, Fail> {
+        let Some(list) = self.values.get("bootnodes") else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let parsed = if s.starts_with("enr:") {
+                    s.parse::<devp2p_peer::enr::Record>()
+                        .and_then(|r| r.to_enode())
+                        .map_err(|e| e.to_string())
+                } else {
+                    s.parse::<Enode>().map_err(|e| e.to_string())
+                };
+                parsed.map_err(|e| Fail::Usage(format!("bad bootnode {s:?}: {e}")))
+            })
+            .collect()
+    }
+
     fn no_positional(&self) -> Result<(), Fail> {
         match self.positional.first() {
             Some(a) => Err(Fail::Usage(format!("unexpected argument {a:?}"))),
             None => Ok(()),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// discover
+
+/// Finds nodes from the bootnodes and prints each once, as found, until `--seconds`
+/// (default 30) have passed or Ctrl-C.
+#[cfg(feature = "discovery")]
+fn discover(args: &[String]) -> Result<(), Fail> {
+    use devp2p_peer::discover::{Config, Discovery, Node};
+
+    let args = Args::parse(
+        args,
+        &["bootnodes", "addr", "port", "key", "seconds"],
+        &["json"],
+    )?;
+    args.no_positional()?;
+    let bootnodes = args.bootnodes()?;
+    if bootnodes.is_empty() {
+        return Err(Fail::Usage("discover needs --bootnodes".into()));
+    }
+    let json = args.switches.iter().any(|s| s == "json");
+    let seconds: f64 = args.number("seconds", 30.0)?;
+    let ip: std::net::IpAddr = args.number("addr", "0.0.0.0".parse().unwrap())?;
+    let listen = SocketAddr::new(ip, args.number("port", 0)?);
+    let cfg = Config {
+        listen,
+        bootnodes: bootnodes.into_iter().map(Node::new).collect(),
+        ..Config::default()
+    };
+    let disc = Discovery::start(args.key()?, cfg)
+        .map_err(|e| Fail::Usage(format!("cannot listen on udp {listen}: {e}")))?;
+    eprintln!("{}", disc.local_node());
+
+    let (interrupt_tx, interrupted) = bounded::<()>(1);
+    let _ = ctrlc::set_handler(move || {
+        if interrupt_tx.try_send(()).is_err() {
+            std::process::exit(130);
+        }
+    });
+    // The random walk blocks during lookups: it runs on a thread of its own and ends when
+    // discovery stops.
+    let (found_tx, found) = crossbeam_channel::unbounded();
+    let mut nodes = disc.random_nodes();
+    let walker = thread::Builder::new()
+        .name("walk".into())
+        .spawn(move || {
+            for n in nodes.by_ref() {
+                if found_tx.send(n).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| run_err(format!("cannot start a thread: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            break;
+        }
+        select! {
+            recv(found) -> n => {
+                let Ok(n) = n else { break };
+                if !seen.insert(n.id) {
+                    continue;
+                }
+                if json {
+                    let record = match disc.request_enr(&n) {
+                        Ok(r) => format!("\"{r}\""),
+                        Err(_) => "null".to_string(),
+                    };
+                    println!("{{\"enode\":\"{n}\",\"id\":\"{}\",\"record\":{record}}}", hex(&n.id));
+                } else {
+                    println!("{n}");
+                }
+                flush();
+            }
+            recv(interrupted) -> _ => break,
+            default(wait) => {}
+        }
+    }
+    drop(found);
+    disc.stop();
+    let _ = walker.join();
+    eprintln!("found {} node(s)", seen.len());
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -323,8 +440,16 @@ fn ping(args: &[String]) -> Result<(), Fail> {
 fn listen(args: &[String]) -> Result<(), Fail> {
     let args = Args::parse(
         args,
-        &["port", "addr", "key", "protocol", "seconds", "max-peers"],
-        &[],
+        &[
+            "port",
+            "addr",
+            "key",
+            "protocol",
+            "seconds",
+            "max-peers",
+            "bootnodes",
+        ],
+        &["discovery"],
     )?;
     args.no_positional()?;
     let port: u16 = args.number("port", 30303)?;
@@ -341,6 +466,15 @@ fn listen(args: &[String]) -> Result<(), Fail> {
     if args.values.contains_key("max-peers") {
         config.max_peers = args.number("max-peers", 50)?;
     }
+    #[cfg(feature = "discovery")]
+    {
+        config.bootnodes = args.bootnodes()?;
+        if args.switches.iter().any(|s| s == "discovery") || !config.bootnodes.is_empty() {
+            config.discovery = Some(true);
+            // With bootnodes, dial what discovery finds; without, only answer.
+            config.no_dial = config.bootnodes.is_empty();
+        }
+    }
     let server = Server::new(config);
     let events = server.subscribe_events();
     server.start().map_err(|e| {
@@ -350,6 +484,9 @@ fn listen(args: &[String]) -> Result<(), Fail> {
         ))
     })?;
     println!("{}", server.self_enode());
+    if let (Some(udp), Some(enr)) = (server.discovery_addr(), server.enr()) {
+        println!("discovery v4 on udp {udp}, record {enr}");
+    }
     println!(
         "listening on {}, serving {cap} (every message is echoed back); {}",
         server.local_addr().unwrap(),

@@ -28,7 +28,7 @@
 //! | what | value | where | why |
 //! |---|---|---|---|
 //! | Max peers | 50 | [`ServerConfig::max_peers`](crate::ServerConfig::max_peers) | geth's default. Trusted nodes do not count against it (nothing else about them changes). |
-//! | Dial ratio | 3 | [`DEFAULT_DIAL_RATIO`](crate::DEFAULT_DIAL_RATIO) | At most `max_peers / 3` dialed peers (at least 1), so `max_peers - max_peers / 3` slots are inbound: 34 of 50. Operators often expect all 50 to be inbound; the reserve keeps a node from being filled by whoever connects first. |
+//! | Dial ratio | 3 | [`DEFAULT_DIAL_RATIO`](crate::DEFAULT_DIAL_RATIO) | At most `max_peers / 3` dialed peers (at least 1), so `max_peers - max_peers / 3` slots are inbound: 34 of 50, while the server has something to dial (static nodes or discovery). A listen-only server keeps no dial slots and admits `max_peers` inbound. The reserve keeps a dialing node from being filled by whoever connects first. |
 //! | Pending handshakes | 50 | [`DEFAULT_MAX_PENDING_PEERS`](crate::DEFAULT_MAX_PENDING_PEERS) | Bounds the CPU a burst of inbound handshakes can take (each costs a few hundred µs of elliptic-curve work). |
 //! | Dial timeout | 15 s | [`DEFAULT_DIAL_TIMEOUT`](crate::DEFAULT_DIAL_TIMEOUT) | TCP connect to a static node. |
 //! | Handshake timeout | 5 s | [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT) | As RLPx's. |
@@ -39,12 +39,17 @@
 //! | Thread budget | computed from the machine (≈ 12,200 threads with `vm.max_map_count` 65,530) | [`ServerConfig::max_threads`](crate::ServerConfig::max_threads), [`Server::thread_budget`](crate::Server::thread_budget) | See *Threads* below. Past it a connection is refused with "too many peers", trusted or not, logged once (again after the threads in use fall below nine tenths of it). |
 //! | Setup reserve | 50 threads when listening, 50 more when dialing | server | One per pending-handshake slot and per concurrent dial, taken from the budget before peers, so a refusal always has a thread to run its handshake and send its reason. |
 //! | Connection threads | joined as they end | server | Each connection thread's last act tells the server's run loop, which joins it at once: an ended connection keeps no stack or mapping. |
+//! | Discovery | on when bootnodes are given | [`ServerConfig::discovery`](crate::ServerConfig::discovery), [`ServerConfig::bootnodes`](crate::ServerConfig::bootnodes) | geth's behaviour; forced on or off with `Some(bool)`. Found nodes fill the dial slots the static nodes leave. |
+//! | Discovery address | the listen IP and TCP port, over UDP | [`ServerConfig::discovery_addr`](crate::ServerConfig::discovery_addr) | geth's default: one port number for both. |
+//! | Dial history | 35 s | server | A node found by discovery is not dialed again within 35 s of the last dial (geth's `dialHistoryExpiration`), connected or not; a node without a TCP port is never dialed. |
 //! | Peer events | `add` before the peer runs, `drop` after it left [`Server::peers`](crate::Server::peers) | [`Server::subscribe_events`](crate::Server::subscribe_events) | geth's order: a subscriber never finds a dropped peer listed. Message events, when on, come between the two. |
 //!
 //! # Threads
 //!
-//! Every peer runs on threads: the connection thread that set it up and then supervises it
-//! ([`Peer::run`](crate::Peer::run)), a reader, a pinger and one per running protocol, so
+//! Every peer runs on threads: a supervisor ([`Peer::run`](crate::Peer::run), on a fresh
+//! thread the server's connection thread hands the peer to after the handshakes before it
+//! ends, so the stack the handshake's crypto touched is not kept), a reader, a pinger and
+//! one per running protocol, so
 //! **3 + one per protocol**: 4 for a single protocol, 5 for eth and snap. The server adds
 //! its accept loop and its run loop (dials, joining ended connections), and one thread per
 //! handshake in progress.

@@ -255,3 +255,104 @@ fn swarm_and_payload_kinds() {
     let out = wait_output(child, Duration::from_secs(20));
     assert!(out.status.success(), "listen failed: {}", text(&out.stderr));
 }
+
+/// The node ID (hex) of an `enode://` URL.
+#[cfg(feature = "discovery")]
+fn enode_id(url: &str) -> &str {
+    url.trim_start_matches("enode://")
+        .split('@')
+        .next()
+        .unwrap()
+}
+
+#[cfg(feature = "discovery")]
+#[test]
+fn listen_with_discovery_and_discover() {
+    // A serves discovery only; B starts from A and dials what it finds.
+    let (a, a_lines) = listen_with(&["--discovery", "--seconds", "25"]);
+    let a_enode = a_lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("listen printed no enode URL");
+    let disc_line = a_lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        disc_line.starts_with("discovery v4 on udp 127.0.0.1:") && disc_line.contains(" enr:"),
+        "{disc_line}"
+    );
+    let (b, b_lines) = listen_with(&["--bootnodes", &a_enode, "--seconds", "25"]);
+    let b_enode = b_lines.recv_timeout(Duration::from_secs(30)).unwrap();
+    // B dials A, found by its random walk (A's echo protocol is B's too).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut joined = false;
+    while !joined && Instant::now() < deadline {
+        match b_lines.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => joined = line.starts_with("peer joined:"),
+            Err(_) => continue,
+        }
+    }
+    assert!(joined, "B never dialed A");
+
+    // `discover` from A finds A and, through A, B; each printed once, with its record.
+    let out = run(
+        &[
+            "discover",
+            "--bootnodes",
+            &a_enode,
+            "--seconds",
+            "6",
+            "--json",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "discover failed: {}",
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    for want in [&a_enode, &b_enode] {
+        let id = enode_id(want);
+        let hits: Vec<&&str> = lines.iter().filter(|l| l.contains(id)).collect();
+        assert_eq!(hits.len(), 1, "{id} in:\n{stdout}");
+        assert!(hits[0].starts_with("{\"enode\":\"enode://"), "{}", hits[0]);
+        assert!(hits[0].contains("\"record\":\"enr:"), "{}", hits[0]);
+    }
+    wait_output(a, Duration::from_secs(60));
+    wait_output(b, Duration::from_secs(60));
+}
+
+#[cfg(feature = "discovery")]
+#[test]
+fn discover_plain_lines_and_argument_errors() {
+    let (a, a_lines) = listen_with(&["--discovery", "--seconds", "20"]);
+    let a_enode = a_lines.recv_timeout(Duration::from_secs(30)).unwrap();
+    let out = run(
+        &["discover", "--bootnodes", &a_enode, "--seconds", "3"],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l == a_enode),
+        "the bootnode itself is found:\n{stdout}"
+    );
+    assert!(
+        stdout.lines().all(|l| l.starts_with("enode://")),
+        "{stdout}"
+    );
+    wait_output(a, Duration::from_secs(60));
+
+    let missing = run(&["discover", "--seconds", "1"], Duration::from_secs(20));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("discover needs --bootnodes"));
+    let bad = run(
+        &["discover", "--bootnodes", "enode://nope"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("bad bootnode"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

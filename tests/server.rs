@@ -254,9 +254,14 @@ fn zero_max_peers() {
 
 #[test]
 fn inbound_limit_keeps_slots_for_dialing() {
-    // max_peers 3, dial ratio 3: one slot for a dialed peer, two inbound.
+    // max_peers 3, dial ratio 3: one slot for a dialed peer, two inbound, kept because the
+    // server has a static node to dial (one that is down: nothing listens on port 1).
     let mut config = test_config("srv", vec![discard()]);
     config.max_peers = 3;
+    config.static_nodes = vec![Enode::new(
+        SecretKey::random().public_key(),
+        "127.0.0.1:1".parse().unwrap(),
+    )];
     let srv = started(config);
     assert_eq!(srv.config().max_inbound_conns(), 2);
     let events = srv.subscribe_events();
@@ -282,6 +287,39 @@ fn inbound_limit_keeps_slots_for_dialing() {
         .find(|p| p.id() == other.self_id())
         .unwrap();
     assert!(dialed.static_dialed() && !dialed.inbound());
+}
+
+#[test]
+fn listen_only_server_admits_max_peers_inbound() {
+    // Nothing to dial (no static nodes, no discovery): no slot is kept for dials.
+    let mut config = test_config("srv", vec![discard()]);
+    config.max_peers = 3;
+    let srv = started(config);
+    assert_eq!(srv.config().max_inbound_conns(), 3);
+    let events = srv.subscribe_events();
+    let caps = || vec![Cap::new("discard", 1)];
+    let mut conns = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let key = SecretKey::random();
+        ids.push(key.public_key().node_id());
+        conns.push(client_connect(&srv, &key, caps()).unwrap());
+        next_event(&events, PeerEventType::Add, LIMIT);
+    }
+    assert_eq!(srv.peer_count(), 3);
+    assert_eq!(
+        rejection(&srv, &SecretKey::random(), caps()),
+        Some(DiscReason::TOO_MANY_PEERS)
+    );
+    // Server::peer finds each by ID, and nothing for an unknown ID.
+    for id in &ids {
+        let peer = srv.peer(id).expect("connected peer");
+        assert_eq!(peer.id(), *id);
+        assert!(peer.inbound());
+    }
+    assert!(srv
+        .peer(&SecretKey::random().public_key().node_id())
+        .is_none());
 }
 
 // ---------------------------------------------------------------------------------------

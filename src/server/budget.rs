@@ -12,13 +12,20 @@
 //! The pure computation ([`MachineLimits::thread_budget`] and the parsers) is separate from
 //! reading `/proc`, so it can be tested with any input.
 
+use std::sync::atomic::Ordering;
+
+use log::{info, warn};
 use parking_lot::Mutex;
+
+use super::peers::{Inner, State};
+use crate::DiscReason;
 
 /// Memory mappings one thread takes: stack, stack guard, signal stack, signal stack guard.
 pub(crate) const MAPS_PER_THREAD: usize = 4;
 
-/// Threads every peer runs whatever its protocols: the connection thread that runs
-/// [`Peer::run`](crate::Peer::run) (the supervisor), the reader and the pinger.
+/// Threads every peer runs whatever its protocols: the `peer-run` thread that runs
+/// [`Peer::run`](crate::Peer::run) (the supervisor, started when the connection thread
+/// hands the peer over), the reader and the pinger.
 pub(crate) const PEER_BASE_THREADS: usize = 3;
 
 /// The budget used where the machine's limits cannot be read (no `/proc`).
@@ -157,6 +164,55 @@ impl ProcessThreads {
         *self
             .budget
             .get_or_insert_with(|| MachineLimits::read().thread_budget())
+    }
+}
+
+impl Inner {
+    /// Whether a peer of `threads` threads fits the thread budget; refused with too many
+    /// peers if not, trusted or not. Logged once until the threads in use recover.
+    pub(super) fn check_thread_budget(&self, st: &State, threads: usize) -> Result<(), DiscReason> {
+        let (used, limit) = match self.config.max_threads {
+            Some(max) => (
+                st.peer_threads,
+                max.saturating_sub(self.config.setup_reserve()),
+            ),
+            None => {
+                let mut process = PROCESS_THREADS.lock();
+                (process.used, process.budget())
+            }
+        };
+        if used + threads <= limit {
+            return Ok(());
+        }
+        if !self.budget_warned.swap(true, Ordering::SeqCst) {
+            warn!(
+                "thread budget reached ({used} of {limit} threads in use, a peer needs \
+                 {threads}): refusing peers with \"too many peers\" until threads are freed"
+            );
+        }
+        Err(DiscReason::TOO_MANY_PEERS)
+    }
+
+    /// Counts a peer's threads in (`add`) or out.
+    pub(super) fn count_peer_threads(&self, st: &mut State, threads: usize, add: bool) {
+        let mut process = PROCESS_THREADS.lock();
+        if add {
+            st.peer_threads += threads;
+            process.used += threads;
+            return;
+        }
+        st.peer_threads -= threads;
+        process.used -= threads;
+        let (used, limit) = match self.config.max_threads {
+            Some(max) => (
+                st.peer_threads,
+                max.saturating_sub(self.config.setup_reserve()),
+            ),
+            None => (process.used, process.budget()),
+        };
+        if used <= limit / 10 * 9 && self.budget_warned.swap(false, Ordering::SeqCst) {
+            info!("thread budget recovered: {used} of {limit} threads in use");
+        }
     }
 }
 
