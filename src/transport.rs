@@ -27,8 +27,9 @@ pub const MEMORY_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The connection a [`Peer`](crate::Peer) runs over: a message reader/writer that can be
 /// closed with a reason.
 ///
-/// `read_msg` is called from one thread (the peer's reader) while `write_msg` is called from
-/// others; implementations serialise writes themselves. Codes are absolute.
+/// `read_msg` is called by one thread at a time (whichever holds the peer's read role: its
+/// standby reader or a protocol thread), while `write_msg` is called from others;
+/// implementations serialise writes themselves. Codes are absolute.
 pub trait Transport: MsgReadWriter {
     /// Ends the connection because of `err`. When `err` is a disconnect reason other than
     /// [`DiscReason::NETWORK_ERROR`], first makes a best-effort, time-bounded attempt to send
