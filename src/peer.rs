@@ -9,9 +9,13 @@
 //! - A protocol write takes the token, writes, and on success puts the token back itself; a
 //!   failed write keeps it (so no write starts after it) and reports to the supervisor. See
 //!   `ProtoRwCore::write_msg` for why this keeps geth's semantics.
-//! - `peer-read` reads the transport and dispatches: Ping → a pong request (`ping_recv`
-//!   [16]), Disconnect → the remote's reason, other base codes ignored, protocol codes → that
-//!   protocol's inbound channel [0] (a rendezvous: a slow protocol holds back the reader).
+//! - Reading is leader/follower (see `reading`): one read role, held by whoever calls the
+//!   transport's `read_msg`. A protocol thread blocked in `read_msg` takes the role when it
+//!   is free and reads itself, so a busy protocol gets its messages without a hand-off;
+//!   `peer-read`, the standby reader, takes it when no protocol is waiting. The holder
+//!   dispatches: Ping → a pong request (`ping_recv` [16]), Disconnect → the remote's reason,
+//!   other base codes ignored, another protocol's message → that protocol's one-message
+//!   mailbox, where it holds back all reading until taken (geth's rendezvous).
 //! - `peer-ping` sends a Ping every interval (a due Ping goes before pending Pongs) and a Pong
 //!   per request; a failed write of either ends the peer.
 //! - `proto-<name>/<version>` runs each negotiated protocol.
@@ -31,13 +35,16 @@ use log::{debug, trace};
 use parking_lot::Mutex;
 
 use crate::message::encode_items;
-use crate::transport::{DISC_MSG, PING_MSG, PONG_MSG};
+use crate::transport::{PING_MSG, PONG_MSG};
 use crate::util::truncate_str;
 use crate::wait_group::{WaitGroup, WaitGroupGuard};
+mod reading;
+use reading::{ReadCtx, Reading};
+
 use crate::{
     disc_reason_for_error, match_protocols, Cap, DiscReason, Error, EventFeed, Msg, MsgEventer,
     MsgPipeRw, MsgReadWriter, MsgReader, MsgWriter, NodeId, PeerEvent, PeerEventType, Protocol,
-    Transport, BASE_PROTOCOL_LENGTH,
+    Transport,
 };
 
 /// How often a peer pings by default.
@@ -219,12 +226,12 @@ pub struct ProtocolStats {
     pub bytes_out: u64,
 }
 
-/// One negotiated protocol: its range and its inbound rendezvous channel.
+/// One negotiated protocol: its code range and its counters.
 struct Running {
     protocol: Protocol,
     offset: u64,
-    in_tx: Sender<Msg>,
-    in_rx: Receiver<Msg>,
+    /// Its place in `Inner::running` (and in the reading state's mailboxes).
+    index: usize,
     counters: Counters,
 }
 
@@ -247,6 +254,7 @@ struct Inner {
     proto_err_rx: Receiver<Error>,
     ping_recv_tx: Sender<()>,
     ping_recv_rx: Receiver<()>,
+    reading: Reading,
     wg: WaitGroup,
     test_pipe: Option<MsgPipeRw>,
     slots: crate::writer::PeerSlots,
@@ -353,13 +361,12 @@ impl Peer {
         conn.caps.sort();
         let running: Vec<Arc<Running>> = match_protocols(protocols, &conn.caps)
             .into_iter()
-            .map(|m| {
-                let (in_tx, in_rx) = bounded(0);
+            .enumerate()
+            .map(|(index, m)| {
                 Arc::new(Running {
                     protocol: m.protocol,
                     offset: m.offset,
-                    in_tx,
-                    in_rx,
+                    index,
                     counters: Counters::default(),
                 })
             })
@@ -368,6 +375,7 @@ impl Peer {
         let (closed_tx, closed) = bounded(0);
         let (proto_err_tx, proto_err_rx) = bounded(running.len() + 1);
         let (ping_recv_tx, ping_recv_rx) = bounded(PING_RECV_CAPACITY);
+        let reading = Reading::new(running.len());
         Peer {
             inner: Arc::new(Inner {
                 flags: AtomicU8::new(conn.flags.0),
@@ -386,6 +394,7 @@ impl Peer {
                 proto_err_rx,
                 ping_recv_tx,
                 ping_recv_rx,
+                reading,
                 wg: WaitGroup::default(),
                 test_pipe,
                 slots: Default::default(),
@@ -605,13 +614,13 @@ impl Peer {
             .take_pending_disconnect()
             .map(Error::Disconnected);
 
+        // Every failed read reports here, once (the read role dies with it).
+        inner.reading.set_error_sink(read_err_tx);
         let peer = self.clone();
         let t = transport.clone();
-        // The reader owns the only sender: if it dies without reporting, `read_err`
-        // disconnects and the supervisor still wakes.
         let internal_stack = inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE));
         match self.spawn("peer-read".into(), internal_stack, move || {
-            peer.read_loop(&*t, read_err_tx)
+            peer.standby_reader(&*t)
         }) {
             Ok(h) => handles.push(h),
             Err(e) => failed = Some(e),
@@ -681,6 +690,7 @@ impl Peer {
         // shortcut (a write in flight may put it back, which the flag makes harmless).
         inner.closing.store(true, Ordering::SeqCst);
         drop(closed_tx);
+        inner.reading.close();
         let _ = write_start.try_recv();
         transport.shutdown(&Error::Disconnected(reason));
         inner.wg.wait();
@@ -795,58 +805,16 @@ impl Peer {
         Ok(())
     }
 
-    fn read_loop(&self, transport: &dyn Transport, errc: Sender<Error>) {
-        let result = catch_unwind(AssertUnwindSafe(|| loop {
-            let result = transport.read_msg().and_then(|mut msg| {
-                msg.received_at = Instant::now();
-                self.handle(msg)
-            });
-            if let Err(e) = result {
-                return e;
-            }
-        }));
-        let err = result.unwrap_or_else(|panic| {
-            Error::other(format!("peer reader panicked: {}", panic_message(&*panic)))
-        });
-        // Capacity 1 and sent once: never blocks.
-        let _ = errc.send(err);
-    }
-
-    fn handle(&self, mut msg: Msg) -> Result<(), Error> {
+    /// The standby reader: reads the transport whenever no protocol is waiting to (see
+    /// `reading`).
+    fn standby_reader(&self, transport: &dyn Transport) {
         let inner = &self.inner;
-        match msg.code {
-            PING_MSG => {
-                msg.discard()?;
-                select! {
-                    send(inner.ping_recv_tx, ()) -> _ => {}
-                    recv(inner.closed) -> _ => {}
-                }
-                Ok(())
-            }
-            DISC_MSG => {
-                // The last message: the connection closes after it whatever it says.
-                Err(Error::Disconnected(DiscReason::decode(
-                    msg.payload.consume(),
-                )))
-            }
-            code if code < BASE_PROTOCOL_LENGTH => msg.discard(),
-            code => {
-                let running = inner
-                    .running
-                    .iter()
-                    .find(|r| r.offset <= code && code - r.offset < r.protocol.length)
-                    .ok_or(Error::MsgCodeOutOfRange(code))?;
-                let size = msg.size;
-                select! {
-                    send(running.in_tx, msg) -> res => {
-                        res.map_err(|_| Error::Eof)?;
-                        running.counters.count_in(size);
-                        Ok(())
-                    }
-                    recv(inner.closed) -> _ => Err(Error::Eof),
-                }
-            }
-        }
+        inner.reading.standby(&ReadCtx {
+            transport,
+            running: &inner.running,
+            ping_recv: &inner.ping_recv_tx,
+            closed: &inner.closed,
+        });
     }
 
     fn ping_loop(&self, transport: &dyn Transport) {
@@ -1019,15 +987,20 @@ struct ProtoRwCore {
 }
 
 impl MsgReader for ProtoRwCore {
+    /// Takes the next message for this protocol, reading the transport itself when nobody
+    /// else holds the read role (see `reading`).
     fn read_msg(&self) -> Result<Msg, Error> {
-        select! {
-            recv(self.running.in_rx) -> msg => {
-                let mut msg = msg.map_err(|_| Error::Eof)?;
-                msg.code -= self.running.offset;
-                Ok(msg)
-            }
-            recv(self.closed) -> _ => Err(Error::Eof),
-        }
+        let inner = &self.inner;
+        let ctx = ReadCtx {
+            transport: &*self.transport,
+            running: &inner.running,
+            ping_recv: &inner.ping_recv_tx,
+            closed: &self.closed,
+        };
+        let mut msg = inner.reading.read_for(self.running.index, &ctx)?;
+        self.running.counters.count_in(msg.size);
+        msg.code -= self.running.offset;
+        Ok(msg)
     }
 }
 

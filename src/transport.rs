@@ -27,8 +27,11 @@ pub const MEMORY_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The connection a [`Peer`](crate::Peer) runs over: a message reader/writer that can be
 /// closed with a reason.
 ///
-/// `read_msg` is called from one thread (the peer's reader) while `write_msg` is called from
-/// others; implementations serialise writes themselves. Codes are absolute.
+/// `read_msg` is called by one thread at a time (whichever holds the peer's read role: its
+/// standby reader or a protocol thread, possibly one a protocol started itself), while
+/// `write_msg` is called from others; implementations serialise writes themselves. Codes are
+/// absolute. A read may still be in progress on a protocol's own helper thread just after
+/// [`Peer::run`](crate::Peer::run) returns; after `shutdown` it must fail promptly.
 ///
 /// The crate has three: [`rlpx::RlpxTransport`](crate::rlpx::RlpxTransport) (TCP),
 /// [`MemoryTransport`] (in memory, for tests) and [`FaultyTransport`](crate::FaultyTransport)

@@ -1,0 +1,317 @@
+//! Leader/follower reading of a peer's transport.
+//!
+//! One **read role** exists per peer: only its holder calls `Transport::read_msg`. The role
+//! is taken by a protocol thread blocked in `read_msg` when it finds the role free (the
+//! leader), or by the peer's standby reader (`peer-read`) when no protocol is waiting. A
+//! leader that reads a message for itself returns it without any hand-off; one for another
+//! protocol goes to that protocol's one-message mailbox and the role stays *pending* on it
+//! until it is taken. Pings are queued for the pinger, Disconnects, read errors and panics
+//! of the transport end the peer as the reader's error.
+//!
+//! Invariants (all state below is under one mutex):
+//!
+//! 1. **One reader.** `transport.read_msg` is called only by the thread that set the role to
+//!    `Reading`, and the role leaves `Reading` only through that thread.
+//! 2. **Back-pressure, as geth's rendezvous.** A protocol message read for a protocol other
+//!    than the reader's sits in that protocol's mailbox and the role is `Pending(i)`: nothing
+//!    more is read until protocol `i` takes it (which frees the role). So at most one message
+//!    is read and not yet taken, as with geth's unbuffered channel.
+//! 3. **Nobody waits on a free role.** Whenever the role becomes `Free`, a thread that can
+//!    take it is woken: a protocol waiting in `read_msg` if there is one, otherwise the
+//!    standby (see 4). A waiting thread re-checks everything after each wake-up, so extra
+//!    wake-ups are harmless.
+//! 4. **Someone reads when no protocol waits.** The standby takes a free role when no
+//!    protocol is waiting in `read_msg`, so a Ping or a Disconnect is noticed while every
+//!    protocol is busy, as in geth where the reader is blocked in `ReadMsg`. One
+//!    relaxation keeps the hot path free of wake-ups: a protocol that took its own message
+//!    while the standby is in its short *busy* wait (it delivered a message a moment ago)
+//!    leaves the role free without waking it, expecting to be back in `read_msg` soon; the
+//!    standby then takes the role after at most [`STANDBY_GRACE`] if no protocol came back.
+//!    When the standby waits without a deadline (idle peer), or the message taken is large
+//!    (so that reading the next frame overlaps with the protocol's work on this one), freeing
+//!    the role wakes it.
+//! 5. **One error.** A failed read (error, Disconnect, panic) sets the role `Dead` for good,
+//!    so the reader's error is reported once; a protocol leader that hit it waits for the
+//!    shutdown broadcast and then returns [`Error::Eof`], as a protocol whose reader failed.
+//! 6. **Shutdown.** `close` sets `closed` and wakes every waiter; a thread in `read_msg` of
+//!    the transport is woken by the transport's shutdown. Messages in mailboxes are dropped.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::{panic_message, Running};
+use crate::transport::{DISC_MSG, PING_MSG};
+use crate::{DiscReason, Error, Msg, Transport, BASE_PROTOCOL_LENGTH};
+
+/// How long the standby lets a free role lie after a protocol took its own message, while
+/// traffic flows, before it reads itself (invariant 4).
+pub(super) const STANDBY_GRACE: Duration = Duration::from_millis(2);
+
+/// A protocol that takes a message at least this large (uncompressed) wakes the standby at
+/// once rather than leaving the role free: reading and decrypting the next large frame then
+/// overlaps with the protocol's work on this one (the wake-up costs less than that overlap
+/// saves; for small messages it is the other way round).
+pub(super) const EAGER_HAND_ON_SIZE: u32 = 8 << 10;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Free,
+    Reading,
+    Pending(usize),
+    Dead,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Standby {
+    /// Not waiting: reading, or between checks.
+    Active,
+    /// Waiting with the grace deadline: freeing the role need not wake it.
+    Busy,
+    /// Waiting without a deadline: freeing the role wakes it.
+    Idle,
+}
+
+struct State {
+    role: Role,
+    /// Threads of protocol `i` waiting in `read_msg`.
+    waiting: Vec<usize>,
+    mailbox: Vec<Option<Msg>>,
+    standby: Standby,
+    closed: bool,
+}
+
+impl State {
+    fn protocols_waiting(&self) -> bool {
+        self.waiting.iter().any(|&n| n > 0)
+    }
+}
+
+/// What one read of the transport gave.
+enum Frame {
+    /// A message for protocol `i` (its absolute code).
+    For(usize, Msg),
+    /// A Ping queued for the pinger, or another base message ignored.
+    Handled,
+    /// The reader's end: the remote's Disconnect, a read error or a panic.
+    Failed(Error),
+}
+
+/// The read role and the mailboxes of one peer.
+pub(super) struct Reading {
+    state: Mutex<State>,
+    proto_cv: Vec<Condvar>,
+    standby_cv: Condvar,
+    read_err: Mutex<Option<Sender<Error>>>,
+}
+
+impl Reading {
+    pub(super) fn new(protocols: usize) -> Reading {
+        Reading {
+            state: Mutex::new(State {
+                role: Role::Free,
+                waiting: vec![0; protocols],
+                mailbox: (0..protocols).map(|_| None).collect(),
+                standby: Standby::Active,
+                closed: false,
+            }),
+            proto_cv: (0..protocols).map(|_| Condvar::new()).collect(),
+            standby_cv: Condvar::new(),
+            read_err: Mutex::new(None),
+        }
+    }
+
+    /// Where the reader's error goes (the supervisor's `read_err`, capacity 1).
+    pub(super) fn set_error_sink(&self, errc: Sender<Error>) {
+        *self.read_err.lock() = Some(errc);
+    }
+
+    /// Ends reading: every waiter returns.
+    pub(super) fn close(&self) {
+        let mut st = self.state.lock();
+        st.closed = true;
+        drop(st);
+        for cv in &self.proto_cv {
+            cv.notify_all();
+        }
+        self.standby_cv.notify_all();
+    }
+
+    /// Invariant 3: the role just became free; wake whoever should take it. `lazy` is true
+    /// when a protocol took its own small message and expects to read again soon.
+    fn hand_on(&self, st: &mut State, lazy: bool) {
+        if let Some(i) = st.waiting.iter().position(|&n| n > 0) {
+            self.proto_cv[i].notify_one();
+        } else if st.standby == Standby::Idle || (st.standby == Standby::Busy && !lazy) {
+            self.standby_cv.notify_one();
+        }
+    }
+
+    /// Reads one frame and classifies it. Called by the role's holder, without the lock.
+    fn read_frame(
+        transport: &dyn Transport,
+        running: &[std::sync::Arc<Running>],
+        ping_recv: &Sender<()>,
+        closed: &Receiver<()>,
+    ) -> Frame {
+        let read = catch_unwind(AssertUnwindSafe(|| transport.read_msg()));
+        let mut msg = match read {
+            Ok(Ok(msg)) => msg,
+            Ok(Err(e)) => return Frame::Failed(e),
+            Err(panic) => {
+                return Frame::Failed(Error::other(format!(
+                    "peer reader panicked: {}",
+                    panic_message(&*panic)
+                )))
+            }
+        };
+        msg.received_at = Instant::now();
+        match msg.code {
+            PING_MSG => {
+                if let Err(e) = msg.discard() {
+                    return Frame::Failed(e);
+                }
+                select! {
+                    send(ping_recv, ()) -> _ => {}
+                    recv(closed) -> _ => {}
+                }
+                Frame::Handled
+            }
+            // The last message: the connection closes after it whatever it says.
+            DISC_MSG => Frame::Failed(Error::Disconnected(DiscReason::decode(
+                msg.payload.consume(),
+            ))),
+            code if code < BASE_PROTOCOL_LENGTH => match msg.discard() {
+                Ok(()) => Frame::Handled,
+                Err(e) => Frame::Failed(e),
+            },
+            code => match running
+                .iter()
+                .position(|r| r.offset <= code && code - r.offset < r.protocol.length)
+            {
+                Some(i) => Frame::For(i, msg),
+                None => Frame::Failed(Error::MsgCodeOutOfRange(code)),
+            },
+        }
+    }
+
+    /// Reads as the role's holder until a protocol message or the end. Returns the lock.
+    fn read_until_message<'a>(
+        &'a self,
+        st: MutexGuard<'a, State>,
+        ctx: &ReadCtx<'_>,
+    ) -> (MutexGuard<'a, State>, Option<(usize, Msg)>) {
+        drop(st);
+        loop {
+            match Reading::read_frame(ctx.transport, ctx.running, ctx.ping_recv, ctx.closed) {
+                Frame::For(i, msg) => return (self.state.lock(), Some((i, msg))),
+                Frame::Handled => {
+                    if self.state.lock().closed {
+                        return (self.state.lock(), None);
+                    }
+                }
+                Frame::Failed(e) => {
+                    let mut st = self.state.lock();
+                    st.role = Role::Dead;
+                    drop(st);
+                    // Sent once (the role is dead from here on); capacity 1: never blocks.
+                    if let Some(errc) = self.read_err.lock().take() {
+                        let _ = errc.send(e);
+                    }
+                    return (self.state.lock(), None);
+                }
+            }
+        }
+    }
+
+    /// Puts a message read by the role's holder into protocol `i`'s mailbox (invariant 2).
+    fn deposit(&self, st: &mut State, i: usize, msg: Msg) {
+        st.mailbox[i] = Some(msg);
+        st.role = Role::Pending(i);
+        self.proto_cv[i].notify_one();
+    }
+
+    /// A protocol's `read_msg`: the message for protocol `me`, or [`Error::Eof`] once the
+    /// peer shuts down.
+    pub(super) fn read_for(&self, me: usize, ctx: &ReadCtx<'_>) -> Result<Msg, Error> {
+        let mut st = self.state.lock();
+        loop {
+            if st.closed {
+                return Err(Error::Eof);
+            }
+            if let Some(msg) = st.mailbox[me].take() {
+                st.role = Role::Free;
+                self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
+                return Ok(msg);
+            }
+            if st.role == Role::Free {
+                st.role = Role::Reading;
+                let (next, got) = self.read_until_message(st, ctx);
+                st = next;
+                match got {
+                    Some((i, msg)) if i == me => {
+                        st.role = Role::Free;
+                        self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
+                        return Ok(msg);
+                    }
+                    Some((i, msg)) => self.deposit(&mut st, i, msg),
+                    None if st.role == Role::Reading => {
+                        // Closed while a ping was queued: nobody reads any more.
+                        st.role = Role::Free;
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            st.waiting[me] += 1;
+            self.proto_cv[me].wait(&mut st);
+            st.waiting[me] -= 1;
+        }
+    }
+
+    /// The standby reader (invariant 4): reads whenever the role is free and no protocol
+    /// waits, until shutdown or the reader's end.
+    pub(super) fn standby(&self, ctx: &ReadCtx<'_>) {
+        let mut st = self.state.lock();
+        let mut busy = false;
+        loop {
+            if st.closed || st.role == Role::Dead {
+                return;
+            }
+            if st.role == Role::Free && !st.protocols_waiting() {
+                st.role = Role::Reading;
+                let (next, got) = self.read_until_message(st, ctx);
+                st = next;
+                match got {
+                    Some((i, msg)) => self.deposit(&mut st, i, msg),
+                    None if st.role == Role::Reading => st.role = Role::Free,
+                    None => {}
+                }
+                busy = true;
+                continue;
+            }
+            if busy {
+                st.standby = Standby::Busy;
+                let timed_out = self.standby_cv.wait_for(&mut st, STANDBY_GRACE).timed_out();
+                st.standby = Standby::Active;
+                // A full grace period with the role held or pending: the peer is idle or a
+                // protocol leads; wait without a deadline until the role is freed.
+                busy = !(timed_out && st.role != Role::Free);
+            } else {
+                st.standby = Standby::Idle;
+                self.standby_cv.wait(&mut st);
+                st.standby = Standby::Active;
+            }
+        }
+    }
+}
+
+/// What a reader needs besides the state.
+pub(super) struct ReadCtx<'a> {
+    pub(super) transport: &'a dyn Transport,
+    pub(super) running: &'a [std::sync::Arc<Running>],
+    pub(super) ping_recv: &'a Sender<()>,
+    pub(super) closed: &'a Receiver<()>,
+}
