@@ -132,6 +132,8 @@ impl Reading {
     pub(super) fn close(&self) {
         let mut st = self.state.lock();
         st.closed = true;
+        // Invariant 6: a message nobody took is dropped now, not when the last handle goes.
+        st.mailbox.iter_mut().for_each(|m| *m = None);
         drop(st);
         for cv in &self.proto_cv {
             cv.notify_all();
@@ -150,22 +152,35 @@ impl Reading {
     }
 
     /// Reads one frame and classifies it. Called by the role's holder, without the lock.
+    ///
+    /// A panic anywhere in here (the transport's read or the dispatch) is the reader's end,
+    /// so that the role never stays `Reading` with nobody reading (invariant 5).
     fn read_frame(
         transport: &dyn Transport,
         running: &[std::sync::Arc<Running>],
         ping_recv: &Sender<()>,
         closed: &Receiver<()>,
     ) -> Frame {
-        let read = catch_unwind(AssertUnwindSafe(|| transport.read_msg()));
-        let mut msg = match read {
-            Ok(Ok(msg)) => msg,
-            Ok(Err(e)) => return Frame::Failed(e),
-            Err(panic) => {
-                return Frame::Failed(Error::other(format!(
-                    "peer reader panicked: {}",
-                    panic_message(&*panic)
-                )))
-            }
+        catch_unwind(AssertUnwindSafe(|| {
+            Reading::read_frame_inner(transport, running, ping_recv, closed)
+        }))
+        .unwrap_or_else(|panic| {
+            Frame::Failed(Error::other(format!(
+                "peer reader panicked: {}",
+                panic_message(&*panic)
+            )))
+        })
+    }
+
+    fn read_frame_inner(
+        transport: &dyn Transport,
+        running: &[std::sync::Arc<Running>],
+        ping_recv: &Sender<()>,
+        closed: &Receiver<()>,
+    ) -> Frame {
+        let mut msg = match transport.read_msg() {
+            Ok(msg) => msg,
+            Err(e) => return Frame::Failed(e),
         };
         msg.received_at = Instant::now();
         match msg.code {
