@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example node                  # two local nodes talk for a few seconds
 //! cargo run --release --example node -- ping <enode>  # print a node's Hello
+//! cargo run --release --example node -- status <enode> --network sepolia   # its eth Status
 //! cargo run --release --example node -- listen --port 30303 --seconds 60
 //! cargo run --release --example node -- dial <enode> --count 10000 --size 1024
 //! cargo run --release --example node -- swarm <enode> --peers 1000 --seconds 30
@@ -27,6 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, Receiver};
+use devp2p_peer::eth;
 use devp2p_peer::rlpx::{Enode, RlpxTransport, SecretKey, Timeouts};
 use devp2p_peer::{
     match_protocols, Cap, ConnFlags, DiscReason, Error, Hello, Msg, MsgReader, MsgWriter, Peer,
@@ -39,6 +41,9 @@ usage:
   node                          run two nodes on 127.0.0.1 and show them talking
   node demo [--seconds S]       the same, for S seconds (default 3)
   node ping <enode>             handshake with a node and print its Hello
+  node status <enode> [--network mainnet|sepolia|holesky|hoodi] [--version 68|69]
+                                run the eth Status handshake with a node and print its
+                                Status (default: mainnet, eth/68 and eth/69 offered)
   node listen [--port N] [--addr IP] [--key HEX] [--protocol NAME/VERSION] [--seconds S]
               [--max-peers N] [--discovery] [--bootnodes ENODE,...]
                                 run an echo node; prints its enode URL first. With
@@ -66,6 +71,7 @@ fn main() {
         None => demo(&[]),
         Some("demo") => demo(&args[1..]),
         Some("ping") => ping(&args[1..]),
+        Some("status") => status(&args[1..]),
         Some("listen") => listen(&args[1..]),
         Some("dial") => dial(&args[1..]),
         Some("swarm") => swarm(&args[1..]),
@@ -432,6 +438,102 @@ fn ping(args: &[String]) -> Result<(), Fail> {
     }
     t.shutdown(&Error::Disconnected(DiscReason::QUITTING));
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// status
+
+/// Dials a node, exchanges Hellos offering eth, runs the eth Status handshake of the
+/// highest version both speak, prints the remote's Status and leaves with "client quitting".
+fn status(args: &[String]) -> Result<(), Fail> {
+    let args = Args::parse(args, &["network", "version"], &[])?;
+    let node = args.enode()?;
+    let name = args.values.get("network").map_or("mainnet", String::as_str);
+    let chain = eth::Chain::by_name(name).ok_or_else(|| {
+        Fail::Usage(format!(
+            "unknown network {name:?} (mainnet, sepolia, holesky, hoodi)"
+        ))
+    })?;
+    let versions = match args.values.get("version") {
+        None => vec![eth::ETH69, eth::ETH68],
+        Some(v) => match v.parse::<u32>() {
+            Ok(v) if eth::protocol_length(v).is_some() => vec![v],
+            _ => {
+                return Err(Fail::Usage(format!(
+                    "bad value for --version: {v:?} (68 or 69)"
+                )))
+            }
+        },
+    };
+    // A node at genesis announcing the fork ID of now: what a synced node announces.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let head = chain.gathered_forks().0.last().copied().unwrap_or(0);
+
+    let key = SecretKey::random();
+    let t = connect(&node, &key)?;
+    let caps = versions.iter().map(|&v| Cap::new("eth", v)).collect();
+    let ours = Hello::new(
+        concat!("devp2p-peer-node/v", env!("CARGO_PKG_VERSION")),
+        caps,
+        key.public_key().to_bytes(),
+    );
+    let theirs = hello_exchange(&t, &ours)?;
+    println!("connected to {} ({})", theirs.name, node.tcp_addr());
+    println!("  caps: {}", caps_text(&theirs.caps));
+
+    let (tx, rx) = bounded(versions.len());
+    let mut protocols = Vec::new();
+    for &version in &versions {
+        let status = eth::Status::new(version, &chain, head, now)
+            .ok_or_else(|| run_err(format!("eth/{version} is not supported")))?;
+        let filter = eth::ForkFilter::new(&chain, head, now);
+        let tx = tx.clone();
+        protocols.push(eth::protocol(version, move |peer, rw| {
+            let result = eth::handshake(&peer, &rw, &status, &filter);
+            let _ = tx.send(result.clone());
+            result?;
+            Ok(())
+        }));
+    }
+    let Some(m) = match_protocols(&protocols, &theirs.caps).into_iter().next() else {
+        t.shutdown(&Error::Disconnected(DiscReason::USELESS_PEER));
+        return Err(run_err(format!(
+            "{} speaks none of {}",
+            node.tcp_addr(),
+            caps_text(&ours.caps)
+        )));
+    };
+    println!("  speaking {} on {}", m.protocol.cap(), chain.name);
+    let peer = t
+        .into_peer(
+            &theirs,
+            &protocols,
+            ConnFlags::DYN_DIALED,
+            PeerConfig::default(),
+        )
+        .map_err(|e| run_err(format!("{}: {e}", node.tcp_addr())))?;
+    let (remote_requested, err) = peer.run();
+    let result = match rx.try_recv() {
+        Ok(Ok(status)) => {
+            println!("{}'s Status:", theirs.name);
+            for line in status.to_string().lines() {
+                println!("  {line}");
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => Err(run_err(format!("eth handshake failed: {e}"))),
+        Err(_) => Err(run_err(format!(
+            "connection ended before the eth handshake: {err}"
+        ))),
+    };
+    if remote_requested {
+        println!("the remote left: {err}");
+    } else {
+        println!("left with: {}", devp2p_peer::disc_reason_for_error(&err));
+    }
+    result
 }
 
 // ---------------------------------------------------------------------------------------

@@ -288,6 +288,21 @@ pub trait MsgWriter: Send + Sync {
 }
 
 /// Both [`MsgReader`] and [`MsgWriter`]; implemented for every type that is both.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{msg_pipe, Msg, MsgReadWriter};
+/// fn hello(rw: &dyn MsgReadWriter) {
+///     rw.write_msg(Msg::new(0x10, vec![0x80])).unwrap();
+/// }
+/// let (a, b) = msg_pipe();
+/// let t = std::thread::spawn(move || hello(&a));
+/// let mut msg = devp2p_peer::MsgReader::read_msg(&b).unwrap();
+/// assert_eq!(msg.code, 0x10);
+/// msg.discard().unwrap(); // the write returns once its payload is taken
+/// t.join().unwrap();
+/// ```
 pub trait MsgReadWriter: MsgReader + MsgWriter {}
 
 impl<T: MsgReader + MsgWriter + ?Sized> MsgReadWriter for T {}

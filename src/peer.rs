@@ -208,6 +208,18 @@ impl Counters {
 }
 
 /// A snapshot of one running protocol: its code range and traffic so far.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{Cap, NodeId, Peer};
+/// let peer = Peer::new_test(NodeId([1; 32]), "remote", vec![Cap::new("eth", 68)]);
+/// let stats = peer.protocol_stats();
+/// assert_eq!(stats.len(), 1);
+/// assert_eq!(stats[0].cap, Cap::new("eth", 68));
+/// assert_eq!(stats[0].offset, 16); // the first code after the base protocol's
+/// assert_eq!((stats[0].msgs_in, stats[0].msgs_out), (0, 0));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtocolStats {
     /// The protocol's capability.
@@ -1058,6 +1070,16 @@ impl MsgWriter for ProtoRwCore {
 }
 
 /// Network details in a [`PeerInfo`].
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{Cap, NodeId, Peer};
+/// let peer = Peer::new_test(NodeId([1; 32]), "remote", vec![]);
+/// let net = peer.info().network;
+/// assert!(!net.inbound && !net.trusted && !net.static_dialed);
+/// assert_eq!(net.remote_address, None); // a test peer has no connection
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkInfo {
     /// Local end of the connection.
@@ -1073,6 +1095,17 @@ pub struct NetworkInfo {
 }
 
 /// What [`Peer::info`] reports about a peer.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{Cap, NodeId, Peer};
+/// let peer = Peer::new_test(NodeId([0xab; 32]), "geth/v1.15.0", vec![Cap::new("eth", 68)]);
+/// let info = peer.info();
+/// assert_eq!(info.name, "geth/v1.15.0");
+/// assert_eq!(info.caps, vec!["eth/68".to_string()]);
+/// assert_eq!(info.id, "ab".repeat(32));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
     /// The remote's `enode://` URL, when known.

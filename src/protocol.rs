@@ -223,6 +223,17 @@ impl fmt::Debug for Protocol {
 }
 
 /// A protocol both sides support, with the first absolute message code of its range.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{match_protocols, Cap, Protocol};
+/// let ours = [Protocol::new("eth", 68, 17, |_, _| Ok(()))];
+/// let matched = match_protocols(&ours, &[Cap::new("eth", 68), Cap::new("snap", 1)]);
+/// assert_eq!(matched.len(), 1);
+/// assert_eq!(matched[0].protocol.cap(), Cap::new("eth", 68));
+/// assert_eq!(matched[0].offset, 16);
+/// ```
 #[derive(Clone, Debug)]
 pub struct MatchedProtocol {
     /// The local protocol.

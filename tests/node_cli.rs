@@ -356,3 +356,100 @@ fn discover_plain_lines_and_argument_errors() {
         text(&bad.stderr)
     );
 }
+
+/// The `eth_status` example's binary, built once per test process like `node`'s.
+fn eth_status_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let target_dir = profile_dir.parent().unwrap().to_path_buf();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "--example", "eth_status"])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().unwrap() == "release" {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --example eth_status failed");
+        let bin = profile_dir.join("examples").join("eth_status");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+/// `node status` against `eth_status --listen`: the remote's Status printed with the
+/// example's labels, then "client quitting"; a wrong network fails with exit 1; bad
+/// arguments exit 2.
+#[test]
+fn status_against_eth_status() {
+    let mut child = Command::new(eth_status_bin())
+        .args(["--listen", "--port", "0", "--network", "sepolia"])
+        .args(["--seconds", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = unbounded();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let enode = loop {
+        let line = lines
+            .recv_deadline(deadline)
+            .expect("eth_status printed no enode URL");
+        if line.starts_with("enode://") {
+            break line;
+        }
+    };
+
+    let out = run(
+        &["status", &enode, "--network", "sepolia", "--version", "68"],
+        Duration::from_secs(60),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("speaking eth/68 on sepolia"), "{stdout}");
+    assert!(stdout.contains("version:      eth/68"), "{stdout}");
+    assert!(stdout.contains("network id:   11155111"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "genesis:      0x25a5cc106eea7138acab33231d7160d69cb777ee0c2c553fcddf5138993e6dd9"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("left with: client quitting"), "{stdout}");
+
+    // A node on another network: the handshake fails, exit 1.
+    let out = run(&["status", &enode], Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+
+    // Argument errors: exit 2.
+    for args in [
+        &["status"][..],
+        &["status", &enode, "--network", "nowhere"],
+        &["status", &enode, "--version", "67"],
+        &["status", "enode://nope"],
+    ] {
+        let out = run(args, Duration::from_secs(20));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    let _ = child.kill();
+    let _ = child.wait();
+    reader.join().unwrap();
+}

@@ -340,6 +340,16 @@ raw_list_body!(
 
 /// Transactions (`0x02`): transactions broadcast without a request, each a complete RLP
 /// item (a list for a legacy transaction, a string for a typed one). Not in an envelope.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::eth::{Message, Transactions};
+/// // A typed transaction travels as an RLP string holding its bytes.
+/// let typed = vec![0x83, 0x02, 0xaa, 0xbb];
+/// let txs = Transactions(vec![typed.clone()]);
+/// assert_eq!(Transactions::decode(&txs.encode()).unwrap().0, vec![typed]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Transactions(pub Vec<Vec<u8>>);
 

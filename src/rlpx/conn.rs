@@ -56,6 +56,31 @@ impl Default for Timeouts {
 ///
 /// Implemented for [`TcpStream`] and, on Unix, `UnixStream`. The stream must
 /// be in blocking mode; deadlines are implemented with its timeouts.
+///
+/// # Examples
+///
+/// RLPx over a Unix socket pair instead of TCP:
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use std::os::unix::net::UnixStream;
+/// use std::thread;
+/// use devp2p_peer::rlpx::{Conn, SecretKey};
+///
+/// let (a, b) = UnixStream::pair().unwrap();
+/// let (key_a, key_b) = (SecretKey::random(), SecretKey::random());
+/// let pub_b = key_b.public_key();
+/// let other = thread::spawn(move || {
+///     let mut conn = Conn::new(b, None);
+///     conn.handshake(&key_b).unwrap();
+///     conn.read_msg().unwrap().data.to_vec()
+/// });
+/// let mut conn = Conn::new(a, Some(pub_b));
+/// conn.handshake(&key_a).unwrap();
+/// conn.write_msg(0x10, b"over unix").unwrap();
+/// assert_eq!(other.join().unwrap(), b"over unix");
+/// # }
+/// ```
 pub trait Socket: Read + Write + Send + Sized + 'static {
     /// Called once by [`Conn::new`]: tunes the socket for message traffic.
     /// For TCP this turns Nagle's algorithm off (as Go does for every TCP
@@ -535,6 +560,40 @@ fn fill_to<R: Read>(r: &mut R, pending: &mut Vec<u8>, need: usize) -> Result<()>
 }
 
 /// The reading half of a split [`Conn`].
+///
+/// # Examples
+///
+/// After the handshake, [`Conn::split`] gives a reader and a writer for two threads:
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use std::thread;
+/// use devp2p_peer::rlpx::{Conn, SecretKey};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let (key_a, key_b) = (SecretKey::random(), SecretKey::random());
+/// let pub_b = key_b.public_key();
+/// // The other end echoes one message.
+/// let echo = thread::spawn(move || {
+///     let mut conn = Conn::new(listener.accept().unwrap().0, None);
+///     conn.handshake(&key_b).unwrap();
+///     let (code, data) = {
+///         let m = conn.read_msg().unwrap();
+///         (m.code, m.data.to_vec())
+///     };
+///     conn.write_msg(code, &data).unwrap();
+/// });
+///
+/// let mut conn = Conn::new(TcpStream::connect(addr).unwrap(), Some(pub_b));
+/// conn.handshake(&key_a).unwrap();
+/// let (mut reader, mut writer) = conn.split().unwrap();
+/// let sender = thread::spawn(move || writer.write_msg(0x10, b"hello").unwrap());
+/// let msg = reader.read_msg().unwrap();
+/// assert_eq!((msg.code, msg.data), (0x10, &b"hello"[..]));
+/// sender.join().unwrap();
+/// echo.join().unwrap();
+/// ```
 pub struct ConnReader<S: Socket = TcpStream> {
     stream: S,
     ingress: FrameIngress,
@@ -602,6 +661,34 @@ impl<S: Socket> ConnReader<S> {
 }
 
 /// The writing half of a split [`Conn`].
+///
+/// # Examples
+///
+/// A writer with a longer per-message timeout (the two halves come from [`Conn::split`];
+/// see [`ConnReader`] for both in use):
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use std::thread;
+/// use std::time::Duration;
+/// use devp2p_peer::rlpx::{Conn, SecretKey};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let (key_a, key_b) = (SecretKey::random(), SecretKey::random());
+/// let pub_b = key_b.public_key();
+/// let addr = listener.local_addr().unwrap();
+/// let other = thread::spawn(move || {
+///     let mut conn = Conn::new(listener.accept().unwrap().0, None);
+///     conn.handshake(&key_b).unwrap();
+///     conn.read_msg().unwrap().data.to_vec()
+/// });
+/// let mut conn = Conn::new(TcpStream::connect(addr).unwrap(), Some(pub_b));
+/// conn.handshake(&key_a).unwrap();
+/// let (_reader, mut writer) = conn.split().unwrap();
+/// writer.set_timeout(Duration::from_secs(60));
+/// writer.write_msg(0x10, b"status").unwrap();
+/// assert_eq!(other.join().unwrap(), b"status");
+/// ```
 pub struct ConnWriter<S: Socket = TcpStream> {
     stream: S,
     egress: FrameEgress,
@@ -654,6 +741,20 @@ impl<S: Socket> ConnWriter<S> {
 
 /// Shuts a connection's socket down from any thread (e.g. to unblock a
 /// reader). Shutting down twice is harmless.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use devp2p_peer::rlpx::{Conn, SecretKey};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+/// let conn = Conn::new(stream, Some(SecretKey::random().public_key()));
+/// let handle = conn.shutdown_handle().unwrap();
+/// handle.shutdown().unwrap(); // from any thread: a blocked read returns
+/// handle.shutdown().unwrap(); // twice is harmless
+/// ```
 pub struct ShutdownHandle<S: Socket = TcpStream>(S);
 
 impl<S: Socket> ShutdownHandle<S> {

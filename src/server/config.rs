@@ -236,6 +236,25 @@ impl fmt::Debug for ServerConfig {
 }
 
 /// What [`Server::node_info`] reports about the local node.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::rlpx::SecretKey;
+/// use devp2p_peer::{Server, ServerConfig};
+///
+/// let mut config = ServerConfig::new(SecretKey::random());
+/// config.name = "my-node".into();
+/// config.listen_addr = Some("127.0.0.1:0".parse().unwrap());
+/// let server = Server::new(config);
+/// server.start()?;
+/// let info = server.node_info();
+/// assert_eq!(info.name, "my-node");
+/// assert!(info.enode.starts_with("enode://"));
+/// assert!(info.listen_addr.is_some());
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     /// The node ID, hex.
