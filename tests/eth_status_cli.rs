@@ -6,41 +6,19 @@
 //! has already built it) into the same target directory and profile as this test.
 #![cfg(feature = "rlpx")]
 
+mod example_bin;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
+use example_bin::example_bin;
 
-fn bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // This test runs as <target>/<profile>/deps/eth_status_cli-<hash>.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            "eth_status",
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().unwrap() == "release" {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example eth_status failed");
-        let bin = profile_dir.join("examples").join("eth_status");
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
+fn bin() -> PathBuf {
+    example_bin("eth_status")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -5,36 +5,20 @@
 //! already built it) into the same target directory and profile as this test.
 #![cfg(feature = "rlpx")]
 
+mod example_bin;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
+use example_bin::example_bin;
 
 /// The example's binary, built once per test process.
-fn node_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // This test runs as <target>/<profile>/deps/node_cli-<hash>.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--example", "node", "--target-dir"])
-            .arg(&target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().unwrap() == "release" {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example node failed");
-        let bin = profile_dir.join("examples").join("node");
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
+fn node_bin() -> PathBuf {
+    example_bin("node")
 }
 
 /// Runs the example to completion, failing the test after `limit`.
@@ -357,27 +341,9 @@ fn discover_plain_lines_and_argument_errors() {
     );
 }
 
-/// The `eth_status` example's binary, built once per test process like `node`'s.
-fn eth_status_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--example", "eth_status"])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().unwrap() == "release" {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example eth_status failed");
-        let bin = profile_dir.join("examples").join("eth_status");
-        assert!(bin.exists(), "{} missing", bin.display());
-        bin
-    })
+/// The `eth_status` example's binary.
+fn eth_status_bin() -> PathBuf {
+    example_bin("eth_status")
 }
 
 /// `node status` against `eth_status --listen`: the remote's Status printed with the

@@ -6,24 +6,16 @@
 //! already built it) into the same target directory and profile as this test.
 #![cfg(feature = "rlpx")]
 
+mod example_bin;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use example_bin::example_bin;
+
 fn bin() -> PathBuf {
-    // This test runs as <target>/<profile>/deps/relay_example-<hash>.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "--example", "relay", "--target-dir"])
-        .arg(&target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().unwrap() == "release" {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().expect("run cargo build").success());
-    profile_dir.join("examples").join("relay")
+    example_bin("relay")
 }
 
 #[test]
