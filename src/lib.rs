@@ -409,7 +409,7 @@ pub use crate::server::{
 };
 pub use crate::strict_rlp::RlpError;
 pub use crate::transport::{
-    MemoryTransport, Transport, BASE_PROTOCOL_MAX_MSG_SIZE, BASE_PROTOCOL_VERSION, DISC_MSG,
-    DISC_WRITE_TIMEOUT, HANDSHAKE_MSG, MEMORY_WRITE_TIMEOUT, PING_MSG, PONG_MSG,
+    MemoryTransport, Transport, TryWrite, BASE_PROTOCOL_MAX_MSG_SIZE, BASE_PROTOCOL_VERSION,
+    DISC_MSG, DISC_WRITE_TIMEOUT, HANDSHAKE_MSG, MEMORY_WRITE_TIMEOUT, PING_MSG, PONG_MSG,
 };
 pub use crate::writer::ProtoWriter;

@@ -77,6 +77,28 @@ pub trait Transport: MsgReadWriter {
     /// stops reading must not block a writer forever).
     fn shutdown(&self, err: &Error);
 
+    /// Writes `msg` only as far as it can without waiting: for control messages (Ping, Pong)
+    /// that the peer's supervisor sends itself and must never block on.
+    ///
+    /// Returns [`TryWrite::Done`] when the whole message went out, [`TryWrite::Partial`]
+    /// when only part of it could be handed to the connection (the transport keeps the rest,
+    /// which goes out before anything else: with the next write, or with
+    /// [`flush`](Transport::flush)), or [`TryWrite::WouldBlock`] with the message back when
+    /// nothing could be started at once (another write in progress, or no room). An error
+    /// means the connection failed, as for `write_msg`.
+    ///
+    /// The default hands every message back, so the peer writes it with `write_msg` on a
+    /// thread of its own.
+    fn try_write_msg(&self, msg: Msg) -> Result<TryWrite, Error> {
+        Ok(TryWrite::WouldBlock(msg))
+    }
+
+    /// Sends what a [`TryWrite::Partial`] left, waiting as long as a `write_msg` would (so
+    /// bounded by the write deadline). Does nothing when nothing is left.
+    fn flush(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// The remote end's address, when there is one.
     fn remote_addr(&self) -> Option<SocketAddr> {
         None
@@ -86,6 +108,30 @@ pub trait Transport: MsgReadWriter {
     fn local_addr(&self) -> Option<SocketAddr> {
         None
     }
+}
+
+/// How far [`Transport::try_write_msg`] got.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::{MemoryTransport, Msg, Transport, TryWrite};
+/// let (a, _b) = MemoryTransport::pair();
+/// // The in-memory transport cannot write without waiting for the other end.
+/// match a.try_write_msg(Msg::new(0x02, vec![0xc0])).unwrap() {
+///     TryWrite::WouldBlock(msg) => assert_eq!(msg.code, 0x02),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TryWrite {
+    /// The whole message went out.
+    Done,
+    /// Part of it went out; the transport sends the rest before anything else.
+    Partial,
+    /// Nothing was written; here is the message back.
+    WouldBlock(Msg),
 }
 
 /// The reason a transport should send when closing because of `err`, if any.
@@ -175,5 +221,11 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
     }
     fn local_addr(&self) -> Option<SocketAddr> {
         (**self).local_addr()
+    }
+    fn try_write_msg(&self, msg: Msg) -> Result<TryWrite, Error> {
+        (**self).try_write_msg(msg)
+    }
+    fn flush(&self) -> Result<(), Error> {
+        (**self).flush()
     }
 }
