@@ -5,19 +5,24 @@
 //! - `Peer::run` is the supervisor. It puts the one **write token** into its slot
 //!   (`write_start` [1]) and waits for the first of: a failed write (`write_err` [1]), the
 //!   reader's end (`read_err` [1]), a protocol's end (`proto_err` [protocols + 1]), a local
-//!   disconnect (`disc` [0]).
+//!   disconnect (`disc` [0]). Meanwhile it times the Pings, takes Pong requests and starts
+//!   the threads that come and go (below); it never blocks on a write.
 //! - A protocol write takes the token, writes, and on success puts the token back itself; a
 //!   failed write keeps it (so no write starts after it) and reports to the supervisor. See
 //!   `ProtoRwCore::write_msg` for why this keeps geth's semantics.
 //! - Reading is leader/follower (see `reading`): one read role, held by whoever calls the
 //!   transport's `read_msg`. A protocol thread blocked in `read_msg` takes the role when it
 //!   is free and reads itself, so a busy protocol gets its messages without a hand-off;
-//!   `peer-read`, the standby reader, takes it when no protocol is waiting. The holder
-//!   dispatches: Ping → a pong request (`ping_recv` [16]), Disconnect → the remote's reason,
-//!   other base codes ignored, another protocol's message → that protocol's one-message
-//!   mailbox, where it holds back all reading until taken (geth's rendezvous).
-//! - `peer-ping` sends a Ping every interval (a due Ping goes before pending Pongs) and a Pong
-//!   per request; a failed write of either ends the peer.
+//!   `peer-read`, the standby reader, takes it when no protocol is waiting; it leaves after
+//!   a second unneeded and the supervisor starts it again on request (`standby_req` [1]).
+//!   The holder dispatches: Ping → a pong request (`ping_recv` [16]), Disconnect → the
+//!   remote's reason, other base codes ignored, another protocol's message → that
+//!   protocol's one-message mailbox, where it holds back all reading until taken (geth's
+//!   rendezvous).
+//! - Control messages (a Ping every interval, a Pong per request) are written by the
+//!   supervisor with `Transport::try_write_msg`; what cannot go out at once is written by
+//!   `peer-ctl`, a short-lived thread that also drains the control messages queued meanwhile
+//!   (a due Ping before pending Pongs) and leaves. A failed control write ends the peer.
 //! - `proto-<name>/<version>` runs each negotiated protocol.
 //! - `closed` is a channel nobody sends on: dropping its only sender wakes every thread
 //!   waiting on it, which is how shutdown is broadcast.
@@ -30,16 +35,16 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, Receiver, Sender};
+use crossbeam_channel::{bounded, never, select, Receiver, Sender};
 use log::{debug, trace};
 use parking_lot::Mutex;
 
 use crate::message::encode_items;
-use crate::transport::{PING_MSG, PONG_MSG};
+use crate::transport::{TryWrite, PING_MSG, PONG_MSG};
 use crate::util::truncate_str;
 use crate::wait_group::{WaitGroup, WaitGroupGuard};
 mod reading;
-use reading::{ReadCtx, Reading};
+use reading::{ReadCtx, Reading, STANDBY_GRACE, STANDBY_LINGER};
 
 use crate::{
     disc_reason_for_error, match_protocols, Cap, DiscReason, Error, EventFeed, Msg, MsgEventer,
@@ -49,12 +54,13 @@ use crate::{
 
 /// How often a peer pings by default.
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
-/// Stack size of a peer's reader and pinger threads unless [`PeerConfig::stack_size`] says
-/// otherwise: 256 KiB.
+/// Stack size of a peer's standby reader and control writer threads unless
+/// [`PeerConfig::stack_size`] says otherwise: 256 KiB.
 ///
-/// Measured on a listener with 300 RLPx peers: each of those threads had touched 8 KiB of
-/// stack (frame decoding, snappy and the MAC work on the heap), and both ran the 64 B and
-/// 1 MiB echo benchmarks with this size. Only touched pages are resident, so this saves
+/// Measured on a listener with 300 RLPx peers: each of the reader and the former pinger
+/// (whose writes the control writer now does) had touched 8 KiB of stack (frame decoding,
+/// snappy and the MAC work on the heap), and both ran the 64 B and 1 MiB echo benchmarks
+/// with this size. Only touched pages are resident, so this saves
 /// address space (2 MiB per thread by default), not resident memory.
 pub const PEER_THREAD_STACK_SIZE: usize = 256 << 10;
 /// How many received Pings may wait for their Pong before the reader waits too.
@@ -167,8 +173,8 @@ pub struct ConnInfo {
 pub struct PeerConfig {
     /// How often to send a Ping (15 s by default). [`Duration::MAX`] sends none.
     pub ping_interval: Duration,
-    /// Stack size of the threads the peer starts. When `None`, the reader and pinger get
-    /// [`PEER_THREAD_STACK_SIZE`] and the protocol threads, which run the caller's code, the
+    /// Stack size of the threads the peer starts. When `None`, the standby reader and the
+    /// control writer get [`PEER_THREAD_STACK_SIZE`] and the protocol threads, which run the caller's code, the
     /// platform's default (2 MiB unless `RUST_MIN_STACK` says otherwise).
     pub stack_size: Option<usize>,
     /// Where to send the peer's `add`/`drop` events and, wrapped around each protocol, its
@@ -266,6 +272,10 @@ struct Inner {
     proto_err_rx: Receiver<Error>,
     ping_recv_tx: Sender<()>,
     ping_recv_rx: Receiver<()>,
+    /// Control messages queued while a `peer-ctl` thread writes.
+    ctl: Mutex<CtlQueue>,
+    /// Requests for a standby reader (see `reading`, invariant 4a).
+    standby_req_rx: Receiver<bool>,
     reading: Reading,
     wg: WaitGroup,
     test_pipe: Option<MsgPipeRw>,
@@ -387,7 +397,8 @@ impl Peer {
         let (closed_tx, closed) = bounded(0);
         let (proto_err_tx, proto_err_rx) = bounded(running.len() + 1);
         let (ping_recv_tx, ping_recv_rx) = bounded(PING_RECV_CAPACITY);
-        let reading = Reading::new(running.len());
+        let (standby_req_tx, standby_req_rx) = bounded(1);
+        let reading = Reading::new(running.len(), standby_req_tx);
         Peer {
             inner: Arc::new(Inner {
                 flags: AtomicU8::new(conn.flags.0),
@@ -406,6 +417,8 @@ impl Peer {
                 proto_err_rx,
                 ping_recv_tx,
                 ping_recv_rx,
+                ctl: Mutex::new(CtlQueue::default()),
+                standby_req_rx,
                 reading,
                 wg: WaitGroup::default(),
                 test_pipe,
@@ -620,7 +633,12 @@ impl Peer {
         let (write_start_tx, write_start) = bounded::<()>(1);
         let (write_err_tx, write_err) = bounded::<Error>(1);
         let (read_err_tx, read_err) = bounded::<Error>(1);
-        let mut handles = Vec::with_capacity(inner.running.len() + 2);
+        let mut handles = Vec::with_capacity(inner.running.len());
+        let mut threads = OnDemandThreads {
+            standby: OnDemand::new(),
+            ctl: OnDemand::new(),
+            stack: inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE)),
+        };
         let mut failed = inner
             .slots
             .take_pending_disconnect()
@@ -628,24 +646,8 @@ impl Peer {
 
         // Every failed read reports here, once (the read role dies with it).
         inner.reading.set_error_sink(read_err_tx);
-        let peer = self.clone();
-        let t = transport.clone();
-        let internal_stack = inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE));
-        match self.spawn("peer-read".into(), internal_stack, move || {
-            peer.standby_reader(&*t)
-        }) {
-            Ok(h) => handles.push(h),
-            Err(e) => failed = Some(e),
-        }
-        if failed.is_none() {
-            let peer = self.clone();
-            let t = transport.clone();
-            match self.spawn("peer-ping".into(), internal_stack, move || {
-                peer.ping_loop(&*t)
-            }) {
-                Ok(h) => handles.push(h),
-                Err(e) => failed = Some(e),
-            }
+        if let Err(e) = self.start_standby(&transport, &mut threads) {
+            failed = Some(e);
         }
         let _ = write_start_tx.try_send(());
         if failed.is_none() {
@@ -659,35 +661,12 @@ impl Peer {
             }
         }
 
-        let mut remote_requested = false;
-        let (err, reason) = match failed {
-            Some(e) => (
-                e.clone(),
-                e.disc_reason().unwrap_or(DiscReason::NETWORK_ERROR),
-            ),
-            None => select! {
-                recv(write_err) -> res => (res.unwrap_or(Error::Eof), DiscReason::NETWORK_ERROR),
-                recv(read_err) -> res => {
-                    let e = res.unwrap_or(Error::Eof);
-                    let reason = match e.disc_reason() {
-                        Some(r) => {
-                            remote_requested = true;
-                            r
-                        }
-                        None => DiscReason::NETWORK_ERROR,
-                    };
-                    (e, reason)
-                },
-                recv(inner.proto_err_rx) -> res => {
-                    let e = res.unwrap_or(Error::Eof);
-                    let reason = disc_reason_for_error(&e);
-                    (e, reason)
-                },
-                recv(inner.disc_rx) -> res => {
-                    let r = res.unwrap_or(DiscReason::REQUESTED);
-                    (Error::Disconnected(r), r)
-                },
-            },
+        let (err, reason, remote_requested) = match failed {
+            Some(e) => {
+                let reason = e.disc_reason().unwrap_or(DiscReason::NETWORK_ERROR);
+                (e, reason, false)
+            }
+            None => self.supervise(&transport, &write_err, &read_err, &mut threads),
         };
         debug!(
             "peer {} ending: {} (remote requested: {}), sending reason: {}",
@@ -709,6 +688,8 @@ impl Peer {
         for h in handles {
             let _ = h.join();
         }
+        threads.standby.join();
+        threads.ctl.join();
 
         self.publish(PeerEvent {
             remote_address: self.remote_addr(),
@@ -829,52 +810,358 @@ impl Peer {
         });
     }
 
-    fn ping_loop(&self, transport: &dyn Transport) {
-        let result = catch_unwind(AssertUnwindSafe(|| self.ping_loop_inner(transport)));
+    /// Waits for the first ending event and returns it as (error, reason to send, whether
+    /// the remote asked), meanwhile timing the Pings, taking Pong requests, and starting and
+    /// joining the threads that come and go. Never blocks on a write: control messages go
+    /// through [`Peer::control`].
+    fn supervise(
+        &self,
+        transport: &Arc<dyn Transport>,
+        write_err: &Receiver<Error>,
+        read_err: &Receiver<Error>,
+        threads: &mut OnDemandThreads,
+    ) -> (Error, DiscReason, bool) {
+        let inner = &self.inner;
+        let interval = inner.config.ping_interval;
+        let timer = |at: Option<Instant>| at.map_or_else(never, crossbeam_channel::at);
+        // An interval too large to add to the clock means no Pings.
+        let mut next_ping = Instant::now().checked_add(interval);
+        let mut ping_timer = timer(next_ping);
+        let mut standby_check = never::<Instant>();
+        let mut last_lazy_request: Option<Instant> = None;
+        let no_pongs = never::<()>();
+        loop {
+            // While PING_RECV_CAPACITY Pongs wait for `peer-ctl`, Pong requests stay in
+            // their channel, which then holds back the reader (back-pressure).
+            let pongs = if inner.ctl.lock().pongs < PING_RECV_CAPACITY {
+                &inner.ping_recv_rx
+            } else {
+                &no_pongs
+            };
+            let wake = select! {
+                recv(write_err) -> res => {
+                    return (res.unwrap_or(Error::Eof), DiscReason::NETWORK_ERROR, false);
+                }
+                recv(read_err) -> res => {
+                    let e = res.unwrap_or(Error::Eof);
+                    return match e.disc_reason() {
+                        Some(r) => (e, r, true),
+                        None => (e, DiscReason::NETWORK_ERROR, false),
+                    };
+                }
+                recv(inner.proto_err_rx) -> res => {
+                    let e = res.unwrap_or(Error::Eof);
+                    let reason = disc_reason_for_error(&e);
+                    return (e, reason, false);
+                }
+                recv(inner.disc_rx) -> res => {
+                    let r = res.unwrap_or(DiscReason::REQUESTED);
+                    return (Error::Disconnected(r), r, false);
+                }
+                recv(ping_timer) -> _ => Wake::PingDue,
+                recv(pongs) -> _ => Wake::PongRequested,
+                recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
+                recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
+                recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
+                recv(standby_check) -> _ => Wake::StandbyCheck,
+            };
+            let result = match wake {
+                Wake::PingDue | Wake::PongRequested => {
+                    // A due Ping goes before a Pong (a Ping flood must not starve it).
+                    let due = next_ping.is_some_and(|at| Instant::now() >= at);
+                    let ping = if due {
+                        next_ping = Instant::now().checked_add(interval);
+                        ping_timer = timer(next_ping);
+                        self.control(Control::Ping, transport, write_err, threads)
+                    } else {
+                        Ok(())
+                    };
+                    match wake {
+                        Wake::PongRequested => ping.and_then(|()| {
+                            self.control(Control::Pong, transport, write_err, threads)
+                        }),
+                        _ => ping,
+                    }
+                }
+                Wake::CtlDone => {
+                    threads.ctl.join();
+                    Ok(())
+                }
+                Wake::StandbyDone => {
+                    threads.standby.join();
+                    Ok(())
+                }
+                Wake::StandbyRequested(lazy) => {
+                    let now = Instant::now();
+                    // Lazy requests in a stream (a protocol taking message after message):
+                    // keep a standby rather than wake the supervisor for every message.
+                    let stream =
+                        lazy && last_lazy_request.is_some_and(|t| now - t < STANDBY_LINGER);
+                    if lazy {
+                        last_lazy_request = Some(now);
+                    }
+                    if lazy && !stream {
+                        standby_check = timer(now.checked_add(STANDBY_GRACE));
+                        Ok(())
+                    } else {
+                        self.start_standby_if_needed(transport, threads, stream)
+                    }
+                }
+                Wake::StandbyCheck => {
+                    standby_check = never();
+                    self.start_standby_if_needed(transport, threads, false)
+                }
+            };
+            if let Err(e) = result {
+                let reason = disc_reason_for_error(&e);
+                return (e, reason, false);
+            }
+        }
+    }
+
+    /// Starts a standby reader if reading still needs one (see `reading`, invariant 4a):
+    /// always when `force`, otherwise only while the role is free with no protocol waiting.
+    fn start_standby_if_needed(
+        &self,
+        transport: &Arc<dyn Transport>,
+        threads: &mut OnDemandThreads,
+        force: bool,
+    ) -> Result<(), Error> {
+        if !self.inner.reading.claim_standby_start(force) {
+            return Ok(());
+        }
+        self.start_standby(transport, threads)
+    }
+
+    /// Starts `peer-read`, the standby reader, after joining the one that left before it.
+    fn start_standby(
+        &self,
+        transport: &Arc<dyn Transport>,
+        threads: &mut OnDemandThreads,
+    ) -> Result<(), Error> {
+        // A standby that marked itself gone is on its way out: this join is short.
+        threads.standby.join();
+        let peer = self.clone();
+        let t = transport.clone();
+        let done = threads.standby.done_tx.clone();
+        match self.spawn("peer-read".into(), threads.stack, move || {
+            let _done = SignalOnDrop(done);
+            peer.standby_reader(&*t);
+        }) {
+            Ok(h) => {
+                threads.standby.handle = Some(h);
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.reading.standby_not_started();
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends a control message without blocking the supervisor: queued for the running
+    /// `peer-ctl`, or tried at once with `try_write_msg`; what does not go out at once is
+    /// left to a new `peer-ctl`. An error ends the peer.
+    fn control(
+        &self,
+        kind: Control,
+        transport: &Arc<dyn Transport>,
+        write_err: &Receiver<Error>,
+        threads: &mut OnDemandThreads,
+    ) -> Result<(), Error> {
+        let inner = &self.inner;
+        let (ctl, stack) = (&mut threads.ctl, threads.stack);
+        if !write_err.is_empty() {
+            // A protocol write failed: the peer ends next, and nothing is written after it.
+            return Ok(());
+        }
+        {
+            let mut q = inner.ctl.lock();
+            if q.active {
+                match kind {
+                    Control::Ping => q.ping_due = true,
+                    Control::Pong => q.pongs += 1,
+                }
+                return Ok(());
+            }
+        }
+        let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
+        let job = match tried {
+            Ok(Ok(TryWrite::Done)) => return Ok(()),
+            Ok(Ok(TryWrite::Partial)) => CtlJob::Flush,
+            Ok(Ok(TryWrite::WouldBlock(msg))) => CtlJob::Write(msg),
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => {
+                return Err(Error::other(format!(
+                    "peer control write panicked: {}",
+                    panic_message(&*panic)
+                )))
+            }
+        };
+        // A writer that found its queue empty cleared `active` and is on its way out.
+        ctl.join();
+        inner.ctl.lock().active = true;
+        let peer = self.clone();
+        let t = transport.clone();
+        let done = ctl.done_tx.clone();
+        // On failure `active` stays set: no control write starts, and the peer ends.
+        let h = self.spawn("peer-ctl".into(), stack, move || {
+            let _done = SignalOnDrop(done);
+            peer.control_writer(&*t, job);
+        })?;
+        ctl.handle = Some(h);
+        Ok(())
+    }
+
+    /// `peer-ctl`: does `first`, then writes the control messages queued meanwhile (a due
+    /// Ping before pending Pongs), and leaves when none is left. A failed write ends the
+    /// peer (through `proto_err`, as a protocol's error) and leaves `active` set, so that no
+    /// control write starts after it.
+    fn control_writer(&self, transport: &dyn Transport, first: CtlJob) {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.control_writer_inner(transport, first)
+        }));
         let err = match result {
             Ok(None) => return,
             Ok(Some(e)) => e,
-            Err(panic) => Error::other(format!("peer pinger panicked: {}", panic_message(&*panic))),
+            Err(panic) => Error::other(format!(
+                "peer control writer panicked: {}",
+                panic_message(&*panic)
+            )),
         };
-        // One slot per protocol plus one for the pinger, which sends at most once.
+        // One slot per protocol plus one for the control writers, of which at most one
+        // ever fails (none starts after a failure).
         let _ = self.inner.proto_err_tx.send(err);
     }
 
-    /// Sends a Ping every interval and a Pong per request until shutdown (`None`) or a failed
-    /// write (its error). An interval too large to add to the clock means no Pings.
-    ///
-    /// A due Ping goes out before any pending Pong: a remote that floods Pings keeps a Pong
-    /// request always ready, and must not be able to starve the Ping (whose write, bounded
-    /// by the write deadline, is what detects a remote that never reads). A failed Pong write
-    /// ends the peer as a failed Ping does.
-    fn ping_loop_inner(&self, transport: &dyn Transport) -> Option<Error> {
+    fn control_writer_inner(&self, transport: &dyn Transport, first: CtlJob) -> Option<Error> {
         let inner = &self.inner;
-        let interval = inner.config.ping_interval;
-        let mut next_ping = Instant::now().checked_add(interval);
+        let mut job = first;
         loop {
-            if let Some(at) = next_ping {
-                if Instant::now() >= at {
-                    if let Err(e) = transport.write_msg(Msg::new(PING_MSG, encode_items(&[]))) {
-                        return Some(e);
-                    }
-                    next_ping = Instant::now().checked_add(interval);
-                    continue;
-                }
+            if inner.closing.load(Ordering::SeqCst) {
+                return None;
             }
-            let timer = match next_ping {
-                Some(at) => crossbeam_channel::at(at),
-                None => crossbeam_channel::never(),
+            let written = match job {
+                CtlJob::Write(msg) => transport.write_msg(msg),
+                CtlJob::Flush => transport.flush(),
             };
-            select! {
-                recv(inner.ping_recv_rx) -> _ => {
-                    if let Err(e) = transport.write_msg(Msg::new(PONG_MSG, encode_items(&[]))) {
-                        return Some(e);
-                    }
-                }
-                recv(inner.closed) -> _ => return None,
-                recv(timer) -> _ => {}
+            if let Err(e) = written {
+                return Some(e);
             }
+            let mut q = inner.ctl.lock();
+            job = if q.ping_due {
+                q.ping_due = false;
+                CtlJob::Write(Control::Ping.msg())
+            } else if q.pongs > 0 {
+                q.pongs -= 1;
+                CtlJob::Write(Control::Pong.msg())
+            } else {
+                q.active = false;
+                return None;
+            };
         }
+    }
+}
+
+/// What woke the supervisor, besides an ending event.
+enum Wake {
+    /// The Ping timer fired.
+    PingDue,
+    /// The reader asked for a Pong.
+    PongRequested,
+    /// `peer-ctl` ended.
+    CtlDone,
+    /// `peer-read` ended.
+    StandbyDone,
+    /// Reading asked for a standby (`true`: lazily, see `reading`).
+    StandbyRequested(bool),
+    /// The grace period of a lazy standby request is over.
+    StandbyCheck,
+}
+
+/// A control message the supervisor sends.
+#[derive(Clone, Copy)]
+enum Control {
+    Ping,
+    Pong,
+}
+
+impl Control {
+    fn msg(self) -> Msg {
+        let code = match self {
+            Control::Ping => PING_MSG,
+            Control::Pong => PONG_MSG,
+        };
+        Msg::new(code, encode_items(&[]))
+    }
+}
+
+/// The first work of a new `peer-ctl`.
+enum CtlJob {
+    /// Write this message (`try_write_msg` could not start it).
+    Write(Msg),
+    /// Send what a partial `try_write_msg` left.
+    Flush,
+}
+
+/// Control messages waiting for `peer-ctl` (under `Inner::ctl`).
+#[derive(Default)]
+struct CtlQueue {
+    /// A `peer-ctl` owns control writes: new ones queue here. Set by the supervisor when it
+    /// starts one, cleared by that thread when it leaves with nothing queued; stays set
+    /// after a failed control write.
+    active: bool,
+    /// A Ping is due (two due Pings are one).
+    ping_due: bool,
+    /// Pongs owed, at most `PING_RECV_CAPACITY`.
+    pongs: usize,
+}
+
+/// A thread kind the supervisor starts on demand, at most one at a time. The thread
+/// signals its end on `done` (capacity 1) as its last act, however it ends; the supervisor
+/// then joins it, or joins it before starting the next one (and drops its signal, so that a
+/// signal in the channel always comes from the current thread).
+struct OnDemand {
+    handle: Option<JoinHandle<()>>,
+    done_tx: Sender<()>,
+    done_rx: Receiver<()>,
+}
+
+impl OnDemand {
+    fn new() -> OnDemand {
+        let (done_tx, done_rx) = bounded(1);
+        OnDemand {
+            handle: None,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    /// Joins the thread, if any: it has ended or is ending.
+    fn join(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+            // Its end signal, if not taken yet: sent before the thread ended.
+            let _ = self.done_rx.try_recv();
+        }
+    }
+}
+
+/// The supervisor's on-demand threads: the standby reader and the control writer.
+struct OnDemandThreads {
+    standby: OnDemand,
+    ctl: OnDemand,
+    /// Their stack size.
+    stack: Option<usize>,
+}
+
+/// Sends the end signal of an [`OnDemand`] thread when dropped (also on a panic).
+struct SignalOnDrop(Sender<()>);
+
+impl Drop for SignalOnDrop {
+    fn drop(&mut self) {
+        // Capacity 1 and one signal per thread, taken before the next thread starts.
+        let _ = self.0.try_send(());
     }
 }
 

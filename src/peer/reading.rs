@@ -5,8 +5,8 @@
 //! leader), or by the peer's standby reader (`peer-read`) when no protocol is waiting. A
 //! leader that reads a message for itself returns it without any hand-off; one for another
 //! protocol goes to that protocol's one-message mailbox and the role stays *pending* on it
-//! until it is taken. Pings are queued for the pinger, Disconnects, read errors and panics
-//! of the transport end the peer as the reader's error.
+//! until it is taken. Pings are queued for the supervisor (which writes the Pongs),
+//! Disconnects, read errors and panics of the transport end the peer as the reader's error.
 //!
 //! Invariants (all state below is under one mutex):
 //!
@@ -27,9 +27,20 @@
 //!    while the standby is in its short *busy* wait (it delivered a message a moment ago)
 //!    leaves the role free without waking it, expecting to be back in `read_msg` soon; the
 //!    standby then takes the role after at most [`STANDBY_GRACE`] if no protocol came back.
-//!    When the standby waits without a deadline (idle peer), or the message taken is large
+//!    When the standby is in its idle wait (no deadline but [`STANDBY_LINGER`]), or the
+//!    message taken is large
 //!    (so that reading the next frame overlaps with the protocol's work on this one), freeing
 //!    the role wakes it.
+//!
+//!    **4a. The standby comes and goes.** A standby that waited [`STANDBY_LINGER`] without
+//!    being needed (the role held or pending all along) leaves: it marks itself `Gone` under
+//!    the lock and returns. Whoever frees the role later finds `Gone` under the same lock
+//!    and, if no protocol waits, asks the supervisor for a new standby (`Starting`; one
+//!    request at a time). A lazy request (invariant 4's relaxation) is checked by the
+//!    supervisor after [`STANDBY_GRACE`]: it starts a standby only if the role is still free
+//!    with nobody waiting (or lazy requests come in a stream, see `Peer::supervise`), and otherwise
+//!    marks it `Gone` again, so the next freeing asks again. So an idle peer whose protocol
+//!    waits in `read_msg` keeps no standby thread, and no freeing of the role is missed.
 //! 5. **One error.** A failed read (error, Disconnect, panic) sets the role `Dead` for good,
 //!    so the reader's error is reported once; a protocol leader that hit it waits for the
 //!    shutdown broadcast and then returns [`Error::Eof`], as a protocol whose reader failed.
@@ -56,6 +67,13 @@ pub(super) const STANDBY_GRACE: Duration = Duration::from_millis(2);
 /// saves; for small messages it is the other way round).
 pub(super) const EAGER_HAND_ON_SIZE: u32 = 8 << 10;
 
+/// How long the standby waits unneeded before it leaves (invariant 4a).
+///
+/// One second: a peer with any traffic (a message a second, or a stream of them) keeps its
+/// standby, so starting one again (a thread spawn, tens of microseconds) happens at most
+/// about once a second per peer, while an idle peer gives its stack back within a second.
+pub(super) const STANDBY_LINGER: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Role {
     Free,
@@ -70,8 +88,14 @@ enum Standby {
     Active,
     /// Waiting with the grace deadline: freeing the role need not wake it.
     Busy,
-    /// Waiting without a deadline: freeing the role wakes it.
+    /// Waiting for the role to be freed, at most [`STANDBY_LINGER`]: freeing the role wakes
+    /// it.
     Idle,
+    /// No standby thread: freeing the role (with no protocol waiting) asks the supervisor
+    /// for one.
+    Gone,
+    /// Asked for (or started and not yet running): freeing the role does nothing more.
+    Starting,
 }
 
 struct State {
@@ -93,7 +117,7 @@ impl State {
 enum Frame {
     /// A message for protocol `i` (its absolute code).
     For(usize, Msg),
-    /// A Ping queued for the pinger, or another base message ignored.
+    /// A Ping queued for the supervisor, or another base message ignored.
     Handled,
     /// The reader's end: the remote's Disconnect, a read error or a panic.
     Failed(Error),
@@ -105,21 +129,52 @@ pub(super) struct Reading {
     proto_cv: Vec<Condvar>,
     standby_cv: Condvar,
     read_err: Mutex<Option<Sender<Error>>>,
+    /// Requests for a new standby to the supervisor (capacity 1; `true`: lazy, see 4a).
+    standby_req: Sender<bool>,
 }
 
 impl Reading {
-    pub(super) fn new(protocols: usize) -> Reading {
+    /// Reading for `protocols` protocols; requests for a standby go to `standby_req`. The
+    /// first standby is `Starting`: `Peer::run` starts it.
+    pub(super) fn new(protocols: usize, standby_req: Sender<bool>) -> Reading {
         Reading {
             state: Mutex::new(State {
                 role: Role::Free,
                 waiting: vec![0; protocols],
                 mailbox: (0..protocols).map(|_| None).collect(),
-                standby: Standby::Active,
+                standby: Standby::Starting,
                 closed: false,
             }),
             proto_cv: (0..protocols).map(|_| Condvar::new()).collect(),
             standby_cv: Condvar::new(),
             read_err: Mutex::new(None),
+            standby_req,
+        }
+    }
+
+    /// The supervisor's answer to a standby request (invariant 4a): true when it should
+    /// start a standby now, which then stays `Starting` until the thread runs. Otherwise the
+    /// standby is marked `Gone`, so that the next freeing of the role asks again. `force`
+    /// starts one whenever the peer still reads (requests come in a stream).
+    pub(super) fn claim_standby_start(&self, force: bool) -> bool {
+        let mut st = self.state.lock();
+        if st.standby != Standby::Starting {
+            return false;
+        }
+        let reads = !st.closed && st.role != Role::Dead;
+        let needed = st.role == Role::Free && !st.protocols_waiting();
+        if reads && (force || needed) {
+            return true;
+        }
+        st.standby = Standby::Gone;
+        false
+    }
+
+    /// A standby could not be started: the peer ends; nothing is asked again.
+    pub(super) fn standby_not_started(&self) {
+        let mut st = self.state.lock();
+        if st.standby == Standby::Starting {
+            st.standby = Standby::Gone;
         }
     }
 
@@ -146,8 +201,23 @@ impl Reading {
     fn hand_on(&self, st: &mut State, lazy: bool) {
         if let Some(i) = st.waiting.iter().position(|&n| n > 0) {
             self.proto_cv[i].notify_one();
-        } else if st.standby == Standby::Idle || (st.standby == Standby::Busy && !lazy) {
-            self.standby_cv.notify_one();
+            return;
+        }
+        match st.standby {
+            Standby::Idle => {
+                self.standby_cv.notify_one();
+            }
+            Standby::Busy if !lazy => {
+                self.standby_cv.notify_one();
+            }
+            Standby::Gone if !st.closed => {
+                // Invariant 4a: seen under the lock the standby marked itself `Gone` under,
+                // so a standby that is leaving is never counted on. One request at a time:
+                // `Starting` until the supervisor has answered, so the slot is free.
+                st.standby = Standby::Starting;
+                let _ = self.standby_req.try_send(lazy);
+            }
+            _ => {}
         }
     }
 
@@ -288,8 +358,11 @@ impl Reading {
 
     /// The standby reader (invariant 4): reads whenever the role is free and no protocol
     /// waits, until shutdown or the reader's end.
+    ///
+    /// Leaves after [`STANDBY_LINGER`] without being needed (invariant 4a).
     pub(super) fn standby(&self, ctx: &ReadCtx<'_>) {
         let mut st = self.state.lock();
+        st.standby = Standby::Active;
         let mut busy = false;
         loop {
             if st.closed || st.role == Role::Dead {
@@ -316,7 +389,16 @@ impl Reading {
                 busy = !(timed_out && st.role != Role::Free);
             } else {
                 st.standby = Standby::Idle;
-                self.standby_cv.wait(&mut st);
+                let timed_out = self
+                    .standby_cv
+                    .wait_for(&mut st, STANDBY_LINGER)
+                    .timed_out();
+                if timed_out && (st.role != Role::Free || st.protocols_waiting()) {
+                    // Not needed for a whole linger period: leave. Whoever frees the role
+                    // next sees `Gone` under this lock and asks for a new standby.
+                    st.standby = Standby::Gone;
+                    return;
+                }
                 st.standby = Standby::Active;
             }
         }
