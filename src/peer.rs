@@ -646,7 +646,7 @@ impl Peer {
 
         // Every failed read reports here, once (the read role dies with it).
         inner.reading.set_error_sink(read_err_tx);
-        if let Err(e) = self.start_standby(&transport, &mut threads) {
+        if let Err(e) = self.start_standby(&transport, &mut threads, true) {
             failed = Some(e);
         }
         let _ = write_start_tx.try_send(());
@@ -800,14 +800,15 @@ impl Peer {
 
     /// The standby reader: reads the transport whenever no protocol is waiting to (see
     /// `reading`).
-    fn standby_reader(&self, transport: &dyn Transport) {
+    fn standby_reader(&self, transport: &dyn Transport, first: bool) {
         let inner = &self.inner;
-        inner.reading.standby(&ReadCtx {
+        let ctx = ReadCtx {
             transport,
             running: &inner.running,
             ping_recv: &inner.ping_recv_tx,
             closed: &inner.closed,
-        });
+        };
+        inner.reading.standby(&ctx, first);
     }
 
     /// Waits for the first ending event and returns it as (error, reason to send, whether
@@ -930,14 +931,16 @@ impl Peer {
         if !self.inner.reading.claim_standby_start(force) {
             return Ok(());
         }
-        self.start_standby(transport, threads)
+        self.start_standby(transport, threads, false)
     }
 
-    /// Starts `peer-read`, the standby reader, after joining the one that left before it.
+    /// Starts `peer-read`, the standby reader (`first`: the one `run` starts), after joining
+    /// the one that left before it.
     fn start_standby(
         &self,
         transport: &Arc<dyn Transport>,
         threads: &mut OnDemandThreads,
+        first: bool,
     ) -> Result<(), Error> {
         // A standby that marked itself gone is on its way out: this join is short.
         threads.standby.join();
@@ -946,7 +949,7 @@ impl Peer {
         let done = threads.standby.done_tx.clone();
         match self.spawn("peer-read".into(), threads.stack, move || {
             let _done = SignalOnDrop(done);
-            peer.standby_reader(&*t);
+            peer.standby_reader(&*t, first);
         }) {
             Ok(h) => {
                 threads.standby.handle = Some(h);

@@ -74,6 +74,16 @@ pub(super) const EAGER_HAND_ON_SIZE: u32 = 8 << 10;
 /// about once a second per peer, while an idle peer gives its stack back within a second.
 pub(super) const STANDBY_LINGER: Duration = Duration::from_secs(1);
 
+/// How long the first standby waits, while no protocol waits, before it reads itself.
+///
+/// The protocol threads start just after it; one that reaches `read_msg` in this time takes
+/// the read role and keeps it while the peer is idle, so that the standby can leave. A
+/// standby that read first hands the role to a waiting protocol after the next Ping (or any
+/// other frame it handles itself). 50 ms is far more than a thread needs to start, and the
+/// cost is only that a Ping or Disconnect arriving in a peer's first 50 ms, while no
+/// protocol reads, is read that much later.
+pub(super) const STANDBY_START_GRACE: Duration = Duration::from_millis(50);
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Role {
     Free,
@@ -283,18 +293,22 @@ impl Reading {
     }
 
     /// Reads as the role's holder until a protocol message or the end. Returns the lock.
+    /// With `yield_to_protocols` (the standby), also returns with no message after a
+    /// handled frame when a protocol waits in `read_msg`, so that it can lead (4a).
     fn read_until_message<'a>(
         &'a self,
         st: MutexGuard<'a, State>,
         ctx: &ReadCtx<'_>,
+        yield_to_protocols: bool,
     ) -> (MutexGuard<'a, State>, Option<(usize, Msg)>) {
         drop(st);
         loop {
             match Reading::read_frame(ctx.transport, ctx.running, ctx.ping_recv, ctx.closed) {
                 Frame::For(i, msg) => return (self.state.lock(), Some((i, msg))),
                 Frame::Handled => {
-                    if self.state.lock().closed {
-                        return (self.state.lock(), None);
+                    let st = self.state.lock();
+                    if st.closed || (yield_to_protocols && st.protocols_waiting()) {
+                        return (st, None);
                     }
                 }
                 Frame::Failed(e) => {
@@ -333,7 +347,7 @@ impl Reading {
             }
             if st.role == Role::Free {
                 st.role = Role::Reading;
-                let (next, got) = self.read_until_message(st, ctx);
+                let (next, got) = self.read_until_message(st, ctx, false);
                 st = next;
                 match got {
                     Some((i, msg)) if i == me => {
@@ -360,9 +374,19 @@ impl Reading {
     /// waits, until shutdown or the reader's end.
     ///
     /// Leaves after [`STANDBY_LINGER`] without being needed (invariant 4a).
-    pub(super) fn standby(&self, ctx: &ReadCtx<'_>) {
+    ///
+    /// With `first` (the standby `Peer::run` starts), it first lets the protocol threads,
+    /// just started, reach `read_msg` for up to [`STANDBY_START_GRACE`] before it reads:
+    /// the thread that takes the role first holds it for as long as the peer is idle.
+    pub(super) fn standby(&self, ctx: &ReadCtx<'_>, first: bool) {
         let mut st = self.state.lock();
         st.standby = Standby::Active;
+        if first && !st.waiting.is_empty() && !st.closed {
+            // Busy: a protocol freeing the role after a small message leaves it to itself.
+            st.standby = Standby::Busy;
+            let _ = self.standby_cv.wait_for(&mut st, STANDBY_START_GRACE);
+            st.standby = Standby::Active;
+        }
         let mut busy = false;
         loop {
             if st.closed || st.role == Role::Dead {
@@ -370,11 +394,15 @@ impl Reading {
             }
             if st.role == Role::Free && !st.protocols_waiting() {
                 st.role = Role::Reading;
-                let (next, got) = self.read_until_message(st, ctx);
+                let (next, got) = self.read_until_message(st, ctx, true);
                 st = next;
                 match got {
                     Some((i, msg)) => self.deposit(&mut st, i, msg),
-                    None if st.role == Role::Reading => st.role = Role::Free,
+                    None if st.role == Role::Reading => {
+                        // Shut down, or a protocol waits to lead: it takes the role.
+                        st.role = Role::Free;
+                        self.hand_on(&mut st, false);
+                    }
                     None => {}
                 }
                 busy = true;
