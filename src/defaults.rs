@@ -6,7 +6,7 @@
 //! | what | value | where | why |
 //! |---|---|---|---|
 //! | Ping interval | 15 s | [`PING_INTERVAL`](crate::PING_INTERVAL), [`PeerConfig::ping_interval`](crate::PeerConfig::ping_interval) | geth's interval; a remote's pings keep our 30 s read deadline from firing on an idle but healthy link. reth pings every 60 s, OpenEthereum every 120 s. There is no pong timeout: liveness is the read deadline, as in geth. |
-//! | Pong requests queued | 16 | peer | A burst of Pings is answered without holding the reader; beyond 16 the reader waits for the pinger. |
+//! | Pong requests queued | 16 | peer | A burst of Pings is answered without holding the reader; beyond 16 queued for the control writer (and 16 more in the channel) the reader waits. |
 //! | Read deadline per message | 30 s | [`rlpx::READ_TIMEOUT`](crate::rlpx::READ_TIMEOUT) | How long a connection may be silent. Covers the whole frame, not one system call, so a remote trickling bytes cannot hold a reader forever. |
 //! | Write deadline per message | 20 s | [`rlpx::WRITE_TIMEOUT`](crate::rlpx::WRITE_TIMEOUT) | Long enough for a 16 MiB message on a slow link (a 5 s limit once dropped honest peers moving 2 MB responses); short enough to notice a dead one. |
 //! | Encryption handshake deadline | 5 s | [`rlpx::HANDSHAKE_TIMEOUT`](crate::rlpx::HANDSHAKE_TIMEOUT) | The whole auth/ack exchange, and again the whole Hello exchange after it ([`RlpxTransport::protocol_handshake`](crate::rlpx::RlpxTransport::protocol_handshake); geth reads the Hello under its 30 s read deadline). A remote that withholds its Hello gets no more of a pending slot. (reth: 10 s.) |
@@ -48,8 +48,9 @@
 //!
 //! Every peer runs on threads: a supervisor ([`Peer::run`](crate::Peer::run), on a fresh
 //! thread the server's connection thread hands the peer to after the handshakes before it
-//! ends, so the stack the handshake's crypto touched is not kept), a reader, a pinger and
-//! one per running protocol, so
+//! ends, so the stack the handshake's crypto touched is not kept), one per running protocol,
+//! and on demand a standby reader and a control writer (an idle peer whose protocols wait
+//! for messages has neither), so at worst
 //! **3 + one per protocol**: 4 for a single protocol, 5 for eth and snap. The server adds
 //! its accept loop and its run loop (dials, joining ended connections), and one thread per
 //! handshake in progress.

@@ -303,10 +303,11 @@
 //!
 //! # Threads and channels
 //!
-//! [`Peer::run`] is the supervisor; it starts a reader (`peer-read`), a pinger
-//! (`peer-ping`) and one thread per protocol (`proto-<name>/<version>`), and joins them all
-//! before it returns. Writes from all protocols are serialised by a single write token; a
-//! failed write ends the peer. Inbound messages are handed to a protocol by rendezvous, so a
+//! [`Peer::run`] is the supervisor; it starts one thread per protocol
+//! (`proto-<name>/<version>`), times the Pings, and starts on demand a standby reader
+//! (`peer-read`) and a control writer (`peer-ctl`); it joins them all before it returns.
+//! Writes from all protocols are serialised by a single write token; a failed write ends
+//! the peer. Inbound messages are handed to a protocol by rendezvous, so a
 //! protocol that stops reading holds back its connection (back-pressure). Any thread may call
 //! [`Peer::disconnect`]. A protocol that returns ends the peer; one that panics does too,
 //! cleanly, as a subprotocol error. See [`defaults`] for every timeout and limit and why.

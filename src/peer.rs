@@ -607,7 +607,7 @@ impl Peer {
     /// remote asked for the end (it sent a Disconnect) and the error that ended it: the
     /// reason for a disconnect either way, or the protocol's, reader's or writer's error.
     ///
-    /// Starts the reader, the pinger and one thread per negotiated protocol, then supervises
+    /// Starts the standby reader and one thread per negotiated protocol, then supervises
     /// them. On the first ending event it broadcasts the shutdown, closes the transport with
     /// the reason (which sends it to the remote unless it is a network error; a remote's
     /// reason is echoed back), and joins every thread before returning.
@@ -790,7 +790,8 @@ impl Peer {
                             }
                         }
                     };
-                    // Capacity is one per protocol plus one for the pinger: never blocks.
+                    // Capacity is one per protocol plus one for the control writers: never
+                    // blocks.
                     let _ = errc.send(err);
                 })?;
             handles.push(handle);

@@ -19,7 +19,7 @@ use devp2p_peer::*;
 use server_common::*;
 
 const ATTEMPTS: usize = 5_000;
-/// One protocol: supervisor, reader, pinger and the protocol.
+/// One protocol: supervisor, standby reader, control writer and the protocol (at worst).
 const THREADS_PER_PEER: usize = 4;
 const LIMIT: Duration = Duration::from_secs(120);
 

@@ -25,7 +25,7 @@ pub(crate) const MAPS_PER_THREAD: usize = 4;
 
 /// Threads every peer runs whatever its protocols: the `peer-run` thread that runs
 /// [`Peer::run`](crate::Peer::run) (the supervisor, started when the connection thread
-/// hands the peer over), the reader and the pinger.
+/// hands the peer over) and, at worst, a standby reader and a control writer (`peer-ctl`).
 pub(crate) const PEER_BASE_THREADS: usize = 3;
 
 /// The budget used where the machine's limits cannot be read (no `/proc`).
@@ -336,7 +336,7 @@ Threads:\t17
 
     #[test]
     fn peer_cost() {
-        // supervisor + reader + pinger, and one per protocol.
+        // supervisor + standby reader + control writer, and one per protocol.
         assert_eq!(peer_threads(0), 3);
         assert_eq!(peer_threads(2), 5);
     }
