@@ -162,7 +162,8 @@ fn five_thousand_attempts_against_max_peers_100000() {
     assert_eq!(held.len(), fit);
     assert_eq!(refused, ATTEMPTS - fit);
     assert_eq!(server.peer_count(), fit);
-    assert!(peak.0 >= running.0 + fit * THREADS_PER_PEER);
+    // Each runs at least its supervisor and its protocol (the budget counts the worst case).
+    assert!(peak.0 >= running.0 + fit * 2);
     // Logged once, however many were refused.
     let warned = usize::from(refused > 0);
     assert_eq!(LOG.reached.load(Ordering::SeqCst), warned);
