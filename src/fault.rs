@@ -29,7 +29,9 @@ use crate::{Error, Msg, MsgReader, MsgWriter, Transport};
 /// | [`cut_read_after`](Self::cut_read_after) / [`cut_write_after`](Self::cut_write_after) | the connection closes once N payload bytes have passed: the message that would cross the mark never arrives, as when a socket dies in the middle of a frame |
 ///
 /// A failed read does not consume a message of the inner transport; a failed write does
-/// not pass its message on. A cut closes the inner transport without a Disconnect message
+/// not pass its message on. [`Transport::try_write_msg`] keeps its default (nothing is
+/// written at once), so a peer's Pings and Pongs go through `write_msg` on its control
+/// writer and meet the write faults and delays too. A cut closes the inner transport without a Disconnect message
 /// and fails the read or write that met it with an I/O error of kind
 /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof); every later read and write fails too.
 ///

@@ -1008,10 +1008,11 @@ impl Peer {
         let peer = self.clone();
         let t = transport.clone();
         let done = ctl.done_tx.clone();
+        let write_err = write_err.clone();
         // On failure `active` stays set: no control write starts, and the peer ends.
         let h = self.spawn("peer-ctl".into(), stack, move || {
             let _done = SignalOnDrop(done);
-            peer.control_writer(&*t, job);
+            peer.control_writer(&*t, job, &write_err);
         })?;
         ctl.handle = Some(h);
         Ok(())
@@ -1021,9 +1022,14 @@ impl Peer {
     /// Ping before pending Pongs), and leaves when none is left. A failed write ends the
     /// peer (through `proto_err`, as a protocol's error) and leaves `active` set, so that no
     /// control write starts after it.
-    fn control_writer(&self, transport: &dyn Transport, first: CtlJob) {
+    fn control_writer(
+        &self,
+        transport: &dyn Transport,
+        first: CtlJob,
+        write_err: &Receiver<Error>,
+    ) {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            self.control_writer_inner(transport, first)
+            self.control_writer_inner(transport, first, write_err)
         }));
         let err = match result {
             Ok(None) => return,
@@ -1038,11 +1044,18 @@ impl Peer {
         let _ = self.inner.proto_err_tx.send(err);
     }
 
-    fn control_writer_inner(&self, transport: &dyn Transport, first: CtlJob) -> Option<Error> {
+    /// Stops without writing once shutdown began or a protocol write failed (the peer ends
+    /// then), as a protocol writer would.
+    fn control_writer_inner(
+        &self,
+        transport: &dyn Transport,
+        first: CtlJob,
+        write_err: &Receiver<Error>,
+    ) -> Option<Error> {
         let inner = &self.inner;
         let mut job = first;
         loop {
-            if inner.closing.load(Ordering::SeqCst) {
+            if inner.closing.load(Ordering::SeqCst) || !write_err.is_empty() {
                 return None;
             }
             let written = match job {
