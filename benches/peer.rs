@@ -472,6 +472,9 @@ mod listener {
         server.stop();
     }
 
+    /// Idle peers: each connection is a full `Peer` on the dialing side too (as go-ethereum's
+    /// swarm is), so both sides send their Pings every 15 s and answer the other's; the idle
+    /// CPU is measured over 30 s, two Ping rounds.
     pub fn idle() {
         let peers: usize = std::env::var("DEVP2P_BENCH_PEERS")
             .ok()
@@ -504,11 +507,40 @@ mod listener {
             }
         });
         let connect = t0.elapsed();
+        // The dialing side's peers: an echo protocol each, default Ping interval.
+        let running: Vec<(Peer, thread::JoinHandle<(bool, Error)>)> = conns
+            .lock()
+            .drain(..)
+            .enumerate()
+            .map(|(i, t)| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                let conn = ConnInfo {
+                    id: NodeId(id),
+                    name: "listener".into(),
+                    caps: vec![Cap::new("tst", 1)],
+                    ..ConnInfo::default()
+                };
+                let config = PeerConfig {
+                    stack_size: Some(256 << 10),
+                    ..PeerConfig::default()
+                };
+                let peer = Peer::new(conn, Arc::new(t), &[echo_protocol()], config);
+                let run = {
+                    let peer = peer.clone();
+                    thread::Builder::new()
+                        .stack_size(256 << 10)
+                        .spawn(move || peer.run())
+                        .expect("spawn a dialing peer")
+                };
+                (peer, run)
+            })
+            .collect();
         // Wait until the listener runs them all (its thread count settles).
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut threads = status_field(&pid, "Threads:");
         while Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(200));
+            thread::sleep(Duration::from_millis(500));
             let now = status_field(&pid, "Threads:");
             if now == threads {
                 break;
@@ -516,12 +548,19 @@ mod listener {
             threads = now;
         }
         let rss1 = status_field(&pid, "VmRSS:");
-        // Idle CPU over 5 s (no Ping round falls in: the interval is 15 s).
+        // Idle CPU over 30 s: two rounds of Pings each way.
+        let window = Duration::from_secs(30);
         let cpu0 = process_cpu(&pid);
-        thread::sleep(Duration::from_secs(5));
+        thread::sleep(window);
         let idle_cpu = process_cpu(&pid) - cpu0;
-        for t in conns.lock().drain(..) {
-            t.shutdown(&Error::Disconnected(DiscReason::QUITTING));
+        for (peer, _) in &running {
+            peer.disconnect(DiscReason::QUITTING);
+        }
+        let mut ended_cleanly = 0;
+        for (_, run) in running {
+            if let Ok((_, err)) = run.join() {
+                ended_cleanly += usize::from(err.disc_reason() == Some(DiscReason::QUITTING));
+            }
         }
         thread::sleep(Duration::from_secs(3));
         let rss2 = status_field(&pid, "VmRSS:");
@@ -530,12 +569,15 @@ mod listener {
         let _ = child.wait();
         println!(
             "idle/{peers}_peers: connected in {:.2} s; listener RSS {rss0} -> {rss1} KiB = {:.1} KiB per peer; \
-             {} threads ({:.2} per peer); idle CPU {:.2} % of a core; after they left: RSS {rss2} KiB, {threads_after} threads",
+             {} threads ({:.2} per peer); idle CPU {:.2} % of a core over {} s; {ended_cleanly} ended with our Disconnect; \
+             after they left: RSS {rss2} KiB ({:+.1} MB from before they came), {threads_after} threads",
             connect.as_secs_f64(),
             (rss1 as f64 - rss0 as f64) / peers as f64,
             threads,
             threads as f64 / peers as f64,
-            idle_cpu / 5.0 * 100.0,
+            idle_cpu / window.as_secs_f64() * 100.0,
+            window.as_secs(),
+            (rss2 as f64 - rss0 as f64) / 1024.0,
         );
     }
 }
