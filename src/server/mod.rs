@@ -12,6 +12,8 @@
 //!   checks again), then hands the peer to a fresh `peer-run` thread that runs
 //!   [`Peer::run`], and ends: the stack the handshake's crypto touched is given
 //!   back instead of staying resident for the connection's life.
+//! - the run loop also gives freed memory back to the system once many connections have
+//!   ended or the last peer has left (`trim`: glibc keeps freed memory otherwise).
 //! - with discovery, `server-discover` offers the run loop the nodes of discovery's random
 //!   walk, and discovery runs its own reader and table threads.
 //!
@@ -38,6 +40,7 @@ mod discovery;
 mod handle;
 mod peers;
 mod setup;
+mod trim;
 
 pub use config::{
     NodeInfo, ServerConfig, DEFAULT_DIAL_RATIO, DEFAULT_DIAL_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
