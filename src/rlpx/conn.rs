@@ -592,12 +592,18 @@ fn read_packet<R: Read>(r: &mut R, pending: &mut Vec<u8>) -> Result<Vec<u8>> {
     Ok(pending.drain(..2 + size).collect())
 }
 
+/// Reads into `pending` (straight into its spare room, no buffer on the stack) until it
+/// holds at least `need` bytes; at most 4 KiB more are read at a time.
 fn fill_to<R: Read>(r: &mut R, pending: &mut Vec<u8>, need: usize) -> Result<()> {
-    let mut chunk = [0u8; 4096];
+    const CHUNK: usize = 4096;
     while pending.len() < need {
-        match r.read(&mut chunk) {
+        let have = pending.len();
+        pending.resize(have + CHUNK, 0);
+        let read = r.read(&mut pending[have..]);
+        pending.truncate(have + *read.as_ref().unwrap_or(&0));
+        match read {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }

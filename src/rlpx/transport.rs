@@ -10,7 +10,9 @@ use super::{
     Conn, ConnReader, ConnWriter, Enode, PublicKey, RlpxError, SecretKey, ShutdownHandle, Timeouts,
     TrySend, MAX_FRAME_SIZE,
 };
-use crate::transport::{reason_to_send, BASE_PROTOCOL_MAX_MSG_SIZE, DISC_MSG, DISC_WRITE_TIMEOUT};
+use crate::transport::{
+    reason_to_send, BASE_PROTOCOL_MAX_MSG_SIZE, DISC_MSG, DISC_WRITE_TIMEOUT, HANDSHAKE_MSG,
+};
 use crate::{
     ConnFlags, ConnInfo, Error, Hello, Msg, MsgReader, MsgWriter, NodeId, Payload, Peer,
     PeerConfig, Protocol, Transport, TryWrite,
@@ -200,7 +202,7 @@ impl RlpxTransport {
         self.remote_addr.map(|a| Enode::new(self.remote_pubkey, a))
     }
 
-    /// Exchanges Hellos (ours written while theirs is read) and switches snappy on for both
+    /// Exchanges Hellos (ours written, then theirs read, on the calling thread) and switches snappy on for both
     /// directions when their version is 5 or more. Errors as
     /// [`read_protocol_handshake`](crate::read_protocol_handshake): a Disconnect instead of a
     /// Hello gives its reason.
@@ -220,7 +222,7 @@ impl RlpxTransport {
             r.set_max_frame_size(HELLO_FRAME_LIMIT);
         }
         self.writer.lock().set_timeout(hello_time);
-        let result = crate::do_protocol_handshake(self, ours);
+        let result = self.exchange_hellos(ours, hello_time);
         {
             let mut r = self.reader.lock();
             r.set_timeout(self.timeouts.read);
@@ -234,6 +236,27 @@ impl RlpxTransport {
         let snappy = theirs.version >= SNAPPY_PROTOCOL_VERSION;
         self.reader.lock().set_snappy(snappy);
         self.writer.lock().set_snappy(snappy);
+        Ok(theirs)
+    }
+
+    /// Writes our Hello, then reads theirs, on the calling thread. Over a socket the write
+    /// does not wait for the remote to read (a Hello is far smaller than a fresh
+    /// connection's buffers), so no second thread is needed, unlike
+    /// [`do_protocol_handshake`](crate::do_protocol_handshake) over a synchronous
+    /// transport. (A helper thread's ended stack, its cipher work still resident, was
+    /// reused by the peer's next thread.) As there, a read error wins over a write error, so
+    /// a remote's Disconnect reason is what the caller sees.
+    ///
+    /// The write and the read together stay within `limit` (the read gets what the write
+    /// left of it).
+    fn exchange_hellos(&self, ours: &Hello, limit: Duration) -> Result<Hello, Error> {
+        let start = Instant::now();
+        let written = self.write_msg(Msg::new(HANDSHAKE_MSG, rlp::encode(ours).to_vec()));
+        self.reader
+            .lock()
+            .set_timeout(limit.saturating_sub(start.elapsed()));
+        let theirs = crate::read_protocol_handshake(self)?;
+        written.map_err(|e| Error::other(format!("write error: {e}")))?;
         Ok(theirs)
     }
 

@@ -169,7 +169,7 @@ impl Inner {
     fn start_dial(self: &Arc<Inner>, node: Enode, flags: ConnFlags) {
         let me = self.clone();
         let id = enode_id(&node);
-        if let Err(e) = self.spawn_conn("server-dial", self.config.stack_size, move || {
+        if let Err(e) = self.spawn_conn("server-dial", self.conn_stack_size(), move || {
             me.dial(node, flags)
         }) {
             self.state.lock().dialing.remove(&id);

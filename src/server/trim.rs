@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 pub(super) const TRIM_AFTER_ENDED: usize = 64;
 
 /// The least time between two trims.
-pub(super) const TRIM_INTERVAL: Duration = Duration::from_secs(2);
+pub(super) const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Counts ended connection threads and decides when a trim is due.
 #[derive(Debug, Default)]
