@@ -89,3 +89,22 @@ where
     }
     builder.spawn(f).map_err(Error::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CONN_THREAD_STACK_SIZE;
+
+    /// glibc hands a cached stack of size `b` to a new thread asking for `r` when
+    /// `r <= b <= 4 * r`: no peer thread may be able to take a connection thread's stack.
+    #[test]
+    fn peer_threads_cannot_take_a_connection_threads_stack() {
+        let platform_default = 2 * 1024 * 1024;
+        for r in [platform_default, crate::PEER_THREAD_STACK_SIZE] {
+            let reusable = r <= CONN_THREAD_STACK_SIZE && CONN_THREAD_STACK_SIZE <= 4 * r;
+            assert!(
+                !reusable,
+                "a {r}-byte peer thread could reuse a connection stack"
+            );
+        }
+    }
+}
