@@ -97,6 +97,44 @@ pub trait Socket: Read + Write + Send + Sized + 'static {
     fn try_clone(&self) -> io::Result<Self>;
     /// Shuts both directions down; a read blocked on another handle returns.
     fn shutdown(&self) -> io::Result<()>;
+    /// Sends as much of `buf` as the socket takes at once, without waiting: the number of
+    /// bytes taken, or an error of kind [`WouldBlock`](io::ErrorKind::WouldBlock) when
+    /// there is no room at all. It must not switch the socket to non-blocking mode, which
+    /// other handles of the same socket (a reader on another thread) would see.
+    ///
+    /// Used by [`ConnWriter::try_write_msg`]. The default cannot send without waiting and
+    /// always says `WouldBlock`; `TcpStream` and `UnixStream` send for real on Unix
+    /// (`send` with `MSG_DONTWAIT`, and `MSG_NOSIGNAL` where it exists).
+    fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+/// `send(2)` with `MSG_DONTWAIT`: the flag makes this one call non-blocking, leaving the
+/// socket's mode (shared with a reader on another thread) alone. `MSG_NOSIGNAL` turns a
+/// broken pipe into an error instead of a signal. Interrupted calls are retried.
+#[cfg(unix)]
+fn send_nowait(fd: std::os::fd::RawFd, buf: &[u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        // SAFETY: `buf` is a valid, initialised slice for the duration of the call and
+        // `fd` is an open socket owned by the caller's stream.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), FLAGS) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 impl Socket for TcpStream {
@@ -115,6 +153,10 @@ impl Socket for TcpStream {
     fn shutdown(&self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
     }
+    #[cfg(unix)]
+    fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        send_nowait(std::os::fd::AsRawFd::as_raw_fd(self), buf)
+    }
 }
 
 #[cfg(unix)]
@@ -130,6 +172,9 @@ impl Socket for std::os::unix::net::UnixStream {
     }
     fn shutdown(&self) -> io::Result<()> {
         std::os::unix::net::UnixStream::shutdown(self, Shutdown::Both)
+    }
+    fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        send_nowait(std::os::fd::AsRawFd::as_raw_fd(self), buf)
     }
 }
 
@@ -506,6 +551,7 @@ impl<S: Socket> Conn<S> {
             ConnWriter {
                 stream: write_stream,
                 egress,
+                unsent: 0,
                 timeout: self.timeouts.write,
                 armed: ArmedTimeouts {
                     read: None,
@@ -546,12 +592,18 @@ fn read_packet<R: Read>(r: &mut R, pending: &mut Vec<u8>) -> Result<Vec<u8>> {
     Ok(pending.drain(..2 + size).collect())
 }
 
+/// Reads into `pending` (straight into its spare room, no buffer on the stack) until it
+/// holds at least `need` bytes; at most 4 KiB more are read at a time.
 fn fill_to<R: Read>(r: &mut R, pending: &mut Vec<u8>, need: usize) -> Result<()> {
-    let mut chunk = [0u8; 4096];
+    const CHUNK: usize = 4096;
     while pending.len() < need {
-        match r.read(&mut chunk) {
+        let have = pending.len();
+        pending.resize(have + CHUNK, 0);
+        let read = r.read(&mut pending[have..]);
+        pending.truncate(have + *read.as_ref().unwrap_or(&0));
+        match read {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
@@ -692,19 +744,125 @@ impl<S: Socket> ConnReader<S> {
 pub struct ConnWriter<S: Socket = TcpStream> {
     stream: S,
     egress: FrameEgress,
+    /// The last this many bytes of `egress.frame()` are committed but not sent yet (left by
+    /// a [`ConnWriter::try_write_msg`] that could not send the whole frame).
+    unsent: usize,
     timeout: Duration,
     armed: ArmedTimeouts,
 }
 
+/// How far [`ConnWriter::try_write_msg`] got.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::rlpx::TrySend;
+/// let outcome = TrySend::Partial;
+/// // The frame is committed: the rest goes out with the next write or `flush`.
+/// assert!(outcome != TrySend::WouldBlock);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrySend {
+    /// The whole frame was handed to the socket.
+    Done,
+    /// The frame was sealed (the egress cipher and MAC advanced) but only part of it, maybe
+    /// none, fit into the socket; the writer keeps the rest and sends it before anything
+    /// else.
+    Partial,
+    /// Nothing was sealed or sent: bytes kept from an earlier frame still do not all fit.
+    WouldBlock,
+}
+
 impl<S: Socket> ConnWriter<S> {
     /// Writes one message within the write timeout (one `write_all` of the
-    /// whole frame) and returns the wire size of its payload.
+    /// whole frame) and returns the wire size of its payload. Bytes kept from an earlier
+    /// [`try_write_msg`](ConnWriter::try_write_msg) go first, within the same deadline.
     pub fn write_msg(&mut self, code: u64, data: &[u8]) -> Result<usize> {
-        self.egress.write_msg(
-            &mut Deadlined::new(&mut self.stream, self.timeout, &mut self.armed),
-            code,
-            data,
-        )
+        let mut io = Deadlined::new(&mut self.stream, self.timeout, &mut self.armed);
+        send_kept(&mut io, &self.egress, &mut self.unsent)?;
+        self.egress.write_msg(&mut io, code, data)
+    }
+
+    /// Writes one message only as far as the socket takes it without waiting (for control
+    /// messages a thread must send without blocking):
+    ///
+    /// - [`TrySend::Done`]: the whole frame went out;
+    /// - [`TrySend::Partial`]: the frame is sealed, but part of it (maybe all) did not fit;
+    ///   the writer keeps those bytes and sends them first on the next
+    ///   [`write_msg`](ConnWriter::write_msg), `try_write_msg` or
+    ///   [`flush`](ConnWriter::flush);
+    /// - [`TrySend::WouldBlock`]: bytes kept from an earlier frame still do not all fit, so
+    ///   this message was not sealed; try again later or [`flush`](ConnWriter::flush).
+    ///
+    /// Size errors come before anything is sealed, as for `write_msg`; any other error
+    /// leaves the stream unusable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::thread;
+    /// use devp2p_peer::rlpx::{Conn, SecretKey, TrySend};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let key_b = SecretKey::random();
+    /// let pub_b = key_b.public_key();
+    /// let other = thread::spawn(move || {
+    ///     let mut conn = Conn::new(listener.accept().unwrap().0, None);
+    ///     conn.handshake(&key_b).unwrap();
+    ///     conn.read_msg().unwrap().code
+    /// });
+    /// let mut conn = Conn::new(TcpStream::connect(addr).unwrap(), Some(pub_b));
+    /// conn.handshake(&SecretKey::random()).unwrap();
+    /// let (_reader, mut writer) = conn.split().unwrap();
+    /// if writer.try_write_msg(0x02, &[0xc0]).unwrap() != TrySend::Done {
+    ///     writer.flush().unwrap(); // an idle socket normally takes it at once
+    /// }
+    /// assert_eq!(other.join().unwrap(), 0x02);
+    /// ```
+    pub fn try_write_msg(&mut self, code: u64, data: &[u8]) -> Result<TrySend> {
+        if !self.try_flush()? {
+            return Ok(TrySend::WouldBlock);
+        }
+        self.egress.encode(code, data)?;
+        self.unsent = self.egress.frame().len();
+        Ok(if self.try_flush()? {
+            TrySend::Done
+        } else {
+            TrySend::Partial
+        })
+    }
+
+    /// Sends the bytes a [`TrySend::Partial`] left, as far as the socket takes them without
+    /// waiting. `true` when none are left.
+    pub fn try_flush(&mut self) -> Result<bool> {
+        while self.unsent > 0 {
+            let frame = self.egress.frame();
+            match self.stream.try_send(&frame[frame.len() - self.unsent..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => self.unsent -= n.min(self.unsent),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends the bytes a [`TrySend::Partial`] left, waiting at most the write timeout.
+    /// Does nothing when none are left.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.unsent == 0 {
+            return Ok(());
+        }
+        let mut io = Deadlined::new(&mut self.stream, self.timeout, &mut self.armed);
+        send_kept(&mut io, &self.egress, &mut self.unsent)
+    }
+
+    /// Bytes of a sealed frame not sent yet (left by a [`TrySend::Partial`]).
+    pub fn unsent(&self) -> usize {
+        self.unsent
     }
 
     /// Turns snappy compression on or off for this direction.
@@ -737,6 +895,21 @@ impl<S: Socket> ConnWriter<S> {
     pub fn shutdown_handle(&self) -> Result<ShutdownHandle<S>> {
         Ok(ShutdownHandle(self.stream.try_clone()?))
     }
+}
+
+/// Sends the last `unsent` bytes of the egress's frame with blocking writes, counting down
+/// as they go (so an error leaves the count right).
+fn send_kept<W: Write>(io: &mut W, egress: &FrameEgress, unsent: &mut usize) -> Result<()> {
+    while *unsent > 0 {
+        let frame = egress.frame();
+        match io.write(&frame[frame.len() - *unsent..]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+            Ok(n) => *unsent -= n.min(*unsent),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Shuts a connection's socket down from any thread (e.g. to unblock a

@@ -39,7 +39,7 @@ mod mac;
 mod transport;
 
 pub use conn::{
-    Conn, ConnReader, ConnWriter, ShutdownHandle, Socket, Timeouts, HANDSHAKE_TIMEOUT,
+    Conn, ConnReader, ConnWriter, ShutdownHandle, Socket, Timeouts, TrySend, HANDSHAKE_TIMEOUT,
     READ_TIMEOUT, WRITE_TIMEOUT,
 };
 pub use enode::Enode;

@@ -8,12 +8,14 @@ use parking_lot::Mutex;
 
 use super::{
     Conn, ConnReader, ConnWriter, Enode, PublicKey, RlpxError, SecretKey, ShutdownHandle, Timeouts,
-    MAX_FRAME_SIZE,
+    TrySend, MAX_FRAME_SIZE,
 };
-use crate::transport::{reason_to_send, BASE_PROTOCOL_MAX_MSG_SIZE, DISC_MSG, DISC_WRITE_TIMEOUT};
+use crate::transport::{
+    reason_to_send, BASE_PROTOCOL_MAX_MSG_SIZE, DISC_MSG, DISC_WRITE_TIMEOUT, HANDSHAKE_MSG,
+};
 use crate::{
     ConnFlags, ConnInfo, Error, Hello, Msg, MsgReader, MsgWriter, NodeId, Payload, Peer,
-    PeerConfig, Protocol, Transport,
+    PeerConfig, Protocol, Transport, TryWrite,
 };
 
 /// The first devp2p version whose messages after Hello are snappy-compressed.
@@ -43,7 +45,12 @@ const HELLO_FRAME_LIMIT: usize = BASE_PROTOCOL_MAX_MSG_SIZE as usize + 9;
 /// deadline), then sends the Disconnect within 1 s, then shuts the socket down, which wakes a
 /// reader blocked on another thread; writes started after that fail with
 /// [`Error::ShuttingDown`]. After a failed write (the stream may end mid-frame) no Disconnect
-/// is attempted. The socket's file
+/// is attempted.
+///
+/// [`try_write_msg`](Transport::try_write_msg) never waits: it hands the message back while
+/// another write holds the connection, and otherwise sends with non-blocking socket calls,
+/// keeping what did not fit; every later write (the Disconnect included) sends those bytes
+/// first, and [`flush`](Transport::flush) sends them within the write deadline. The socket's file
 /// descriptor itself is released when the transport is dropped, i.e. when the last
 /// [`Peer`] handle (and the last protocol reader/writer) of its peer is gone.
 ///
@@ -195,7 +202,7 @@ impl RlpxTransport {
         self.remote_addr.map(|a| Enode::new(self.remote_pubkey, a))
     }
 
-    /// Exchanges Hellos (ours written while theirs is read) and switches snappy on for both
+    /// Exchanges Hellos (ours written, then theirs read, on the calling thread) and switches snappy on for both
     /// directions when their version is 5 or more. Errors as
     /// [`read_protocol_handshake`](crate::read_protocol_handshake): a Disconnect instead of a
     /// Hello gives its reason.
@@ -215,7 +222,7 @@ impl RlpxTransport {
             r.set_max_frame_size(HELLO_FRAME_LIMIT);
         }
         self.writer.lock().set_timeout(hello_time);
-        let result = crate::do_protocol_handshake(self, ours);
+        let result = self.exchange_hellos(ours, hello_time);
         {
             let mut r = self.reader.lock();
             r.set_timeout(self.timeouts.read);
@@ -229,6 +236,27 @@ impl RlpxTransport {
         let snappy = theirs.version >= SNAPPY_PROTOCOL_VERSION;
         self.reader.lock().set_snappy(snappy);
         self.writer.lock().set_snappy(snappy);
+        Ok(theirs)
+    }
+
+    /// Writes our Hello, then reads theirs, on the calling thread. Over a socket the write
+    /// does not wait for the remote to read (a Hello is far smaller than a fresh
+    /// connection's buffers), so no second thread is needed, unlike
+    /// [`do_protocol_handshake`](crate::do_protocol_handshake) over a synchronous
+    /// transport. (A helper thread's ended stack, its cipher work still resident, was
+    /// reused by the peer's next thread.) As there, a read error wins over a write error, so
+    /// a remote's Disconnect reason is what the caller sees.
+    ///
+    /// The write and the read together stay within `limit` (the read gets what the write
+    /// left of it).
+    fn exchange_hellos(&self, ours: &Hello, limit: Duration) -> Result<Hello, Error> {
+        let start = Instant::now();
+        let written = self.write_msg(Msg::new(HANDSHAKE_MSG, rlp::encode(ours).to_vec()));
+        self.reader
+            .lock()
+            .set_timeout(limit.saturating_sub(start.elapsed()));
+        let theirs = crate::read_protocol_handshake(self)?;
+        written.map_err(|e| Error::other(format!("write error: {e}")))?;
         Ok(theirs)
     }
 
@@ -288,7 +316,24 @@ impl MsgReader for RlpxTransport {
     }
 }
 
+impl RlpxTransport {
+    /// Notes a failed write and turns its error into the crate's.
+    fn write_error(&self, e: RlpxError) -> Error {
+        // Size errors are found before anything is written; anything else may have left
+        // part of a frame on the wire.
+        if !matches!(
+            e,
+            RlpxError::PlainMessageTooLarge | RlpxError::FrameTooLarge { .. }
+        ) {
+            self.write_failed.store(true, Ordering::SeqCst);
+        }
+        e.into()
+    }
+}
+
 impl MsgWriter for RlpxTransport {
+    /// Writes `msg` within the write deadline, after the bytes a
+    /// [`TryWrite::Partial`] left (same deadline).
     fn write_msg(&self, mut msg: Msg) -> Result<(), Error> {
         let data = msg.payload.consume();
         let mut writer = self.writer.lock();
@@ -298,17 +343,7 @@ impl MsgWriter for RlpxTransport {
         }
         match writer.write_msg(msg.code, data) {
             Ok(_) => Ok(()),
-            Err(e) => {
-                // Size errors are found before anything is written; anything else may
-                // have left part of a frame on the wire.
-                if !matches!(
-                    e,
-                    RlpxError::PlainMessageTooLarge | RlpxError::FrameTooLarge { .. }
-                ) {
-                    self.write_failed.store(true, Ordering::SeqCst);
-                }
-                Err(e.into())
-            }
+            Err(e) => Err(self.write_error(e)),
         }
     }
 }
@@ -339,6 +374,48 @@ impl Transport for RlpxTransport {
         let _ = self.shutdown.shutdown();
     }
 
+    /// Sends `msg` with non-blocking socket sends (`MSG_DONTWAIT`, so the socket's blocking
+    /// mode, which a reader on another thread relies on, never changes):
+    /// [`TryWrite::WouldBlock`] when another write holds the writer or bytes left by an
+    /// earlier [`TryWrite::Partial`] still do not all fit; otherwise the frame is sealed and
+    /// [`TryWrite::Done`] or [`TryWrite::Partial`] tells whether all of it went out. What is
+    /// left goes first with the next write of any kind, the Disconnect of
+    /// [`shutdown`](Transport::shutdown) included, or with [`flush`](Transport::flush).
+    fn try_write_msg(&self, mut msg: Msg) -> Result<TryWrite, Error> {
+        let Some(mut writer) = self.writer.try_lock() else {
+            return Ok(TryWrite::WouldBlock(msg));
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        match writer.try_flush() {
+            Ok(true) => {}
+            Ok(false) => return Ok(TryWrite::WouldBlock(msg)),
+            Err(e) => return Err(self.write_error(e)),
+        }
+        match writer.try_write_msg(msg.code, msg.payload.consume()) {
+            Ok(TrySend::Done) => Ok(TryWrite::Done),
+            Ok(TrySend::Partial) => Ok(TryWrite::Partial),
+            // Cannot happen after the flush above; nothing was sealed either way.
+            Ok(TrySend::WouldBlock) => Ok(TryWrite::WouldBlock(msg)),
+            Err(e) => Err(self.write_error(e)),
+        }
+    }
+
+    /// Sends the bytes a [`TryWrite::Partial`] left within the write deadline (after a write
+    /// in progress on another thread, which sends them itself). A missed deadline is the
+    /// write's error, as for `write_msg`.
+    fn flush(&self) -> Result<(), Error> {
+        let mut writer = self.writer.lock();
+        if writer.unsent() == 0 {
+            return Ok(());
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        writer.flush().map_err(|e| self.write_error(e))
+    }
+
     fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }
@@ -354,5 +431,47 @@ impl std::fmt::Debug for RlpxTransport {
             .field("remote", &self.remote_id())
             .field("remote_addr", &self.remote_addr)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A transport (initiator) and the remote's transport over loopback.
+    fn pair() -> (RlpxTransport, RlpxTransport) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let key_b = SecretKey::random();
+        let pub_b = key_b.public_key();
+        let remote = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            RlpxTransport::handshake(stream, &key_b, None).unwrap()
+        });
+        let stream = TcpStream::connect(addr).unwrap();
+        let t = RlpxTransport::handshake(stream, &SecretKey::random(), Some(&pub_b)).unwrap();
+        (t, remote.join().unwrap())
+    }
+
+    #[test]
+    fn try_write_while_another_write_holds_the_writer_hands_the_message_back() {
+        let (t, remote) = pair();
+        {
+            let _busy = t.writer.lock(); // a write in progress on another thread
+            match t.try_write_msg(Msg::new(0x02, vec![0xc0])).unwrap() {
+                TryWrite::WouldBlock(mut msg) => {
+                    assert_eq!((msg.code, msg.payload.consume()), (0x02, &[0xc0][..]));
+                }
+                other => panic!("expected WouldBlock, got {other:?}"),
+            }
+        }
+        // Nothing was sealed: the next message is the first the remote sees.
+        assert!(matches!(
+            t.try_write_msg(Msg::new(0x03, vec![0xc0])).unwrap(),
+            TryWrite::Done
+        ));
+        assert_eq!(remote.read_msg().unwrap().code, 0x03);
     }
 }

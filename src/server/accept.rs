@@ -142,7 +142,7 @@ impl Inner {
             }
             trace!("accepted connection from {addr}");
             let me = self.clone();
-            let spawned = self.spawn_conn("server-conn", self.config.stack_size, move || match me
+            let spawned = self.spawn_conn("server-conn", self.conn_stack_size(), move || match me
                 .setup(stream, ConnFlags::INBOUND, None)
             {
                 Ok((peer, done)) => {

@@ -73,8 +73,11 @@ pub struct ServerConfig {
     /// Also publish `msgsend`/`msgrecv` events for every protocol message (the `add` and
     /// `drop` events are always published). Default `false`.
     pub enable_msg_events: bool,
-    /// Stack size of the connection threads and of the threads each peer starts; `None` (the
-    /// default) uses the platform's default.
+    /// Stack size of the connection threads and of the threads each peer starts. `None` (the
+    /// default): 1.5 MiB for the connection threads and the platform's default for the peers'
+    /// supervisor and protocol threads (2 MiB unless `RUST_MIN_STACK` says otherwise). The
+    /// sizes differ so that a peer's thread never reuses the stack of an ended handshake
+    /// (see [`defaults`](crate::defaults)); with one size set here, they may.
     pub stack_size: Option<usize>,
     /// The most threads the server's connections may use together: every thread of every
     /// peer (3 and one per running protocol, see [`defaults`](crate::defaults)) plus, kept in

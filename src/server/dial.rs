@@ -14,6 +14,7 @@ use log::{debug, warn};
 use super::enode_id;
 use super::peers::{DialerMsg, Inner, Phase, State};
 use super::server_stopped;
+use super::trim::Trimmer;
 use crate::rlpx::Enode;
 use crate::{ConnFlags, Error, NodeId};
 
@@ -33,17 +34,20 @@ impl Inner {
         let mut backoff: HashMap<NodeId, (u32, Instant)> = HashMap::new();
         // Dynamically dialed nodes and when they may be dialed again.
         let mut history: HashMap<NodeId, Instant> = HashMap::new();
+        let mut trimmer = Trimmer::default();
         loop {
             let now = Instant::now();
             history.retain(|_, until| *until > now);
             let mut to_dial = Vec::new();
             let dynamic_room;
             let mut next_due: Option<Instant> = None;
+            let no_peers;
             {
                 let mut st = self.state.lock();
                 if st.phase != Phase::Running {
                     return;
                 }
+                no_peers = st.peers.is_empty();
                 let State {
                     statics,
                     peers,
@@ -84,9 +88,12 @@ impl Inner {
             for (node, flags) in to_dial {
                 self.start_dial(node, flags);
             }
-            let wait = next_due.map_or(Duration::from_secs(3600), |t| {
+            let mut wait = next_due.map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(Instant::now())
             });
+            if let Some(trim_in) = trimmer.run(Instant::now(), no_peers) {
+                wait = wait.min(trim_in);
+            }
             let never = never();
             let offered = match &candidates {
                 Some(rx) if dynamic_room => rx,
@@ -109,6 +116,7 @@ impl Inner {
                         let ended = self.state.lock().conn_threads.remove(&n);
                         if let Some(h) = ended {
                             let _ = h.join();
+                            trimmer.ended();
                         }
                     }
                     Ok(DialerMsg::Done { id, ran }) => {
@@ -161,7 +169,7 @@ impl Inner {
     fn start_dial(self: &Arc<Inner>, node: Enode, flags: ConnFlags) {
         let me = self.clone();
         let id = enode_id(&node);
-        if let Err(e) = self.spawn_conn("server-dial", self.config.stack_size, move || {
+        if let Err(e) = self.spawn_conn("server-dial", self.conn_stack_size(), move || {
             me.dial(node, flags)
         }) {
             self.state.lock().dialing.remove(&id);

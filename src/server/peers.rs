@@ -111,6 +111,16 @@ impl Drop for Ended {
 }
 
 impl Inner {
+    /// The stack size of the connection threads (handshakes): [`ServerConfig::stack_size`]
+    /// when set, else [`CONN_THREAD_STACK_SIZE`](super::CONN_THREAD_STACK_SIZE).
+    pub(super) fn conn_stack_size(&self) -> Option<usize> {
+        Some(
+            self.config
+                .stack_size
+                .unwrap_or(super::CONN_THREAD_STACK_SIZE),
+        )
+    }
+
     /// Starts a connection thread (with `stack` bytes of stack, or the platform's default).
     /// Its last act is to tell the run loop, which joins it at once, so an ended connection
     /// holds no stack or mapping.
@@ -139,10 +149,13 @@ impl Inner {
     /// thread, whose stack the handshake's elliptic-curve and hashing work has touched
     /// (about 72 KiB that would stay resident for the connection's life), ends now.
     ///
-    /// The new thread has the connection threads' stack size ([`ServerConfig::stack_size`]):
-    /// only the pages a thread touches are resident, and with one size the C library's
-    /// cache of stacks of ended threads (whose touched pages it gives back at thread exit)
-    /// serves both, where a second size would keep a second set of cached stacks mapped.
+    /// The new thread has the peer threads' stack size ([`ServerConfig::stack_size`], by
+    /// default the platform's, as the protocol threads), not the connection threads' one
+    /// ([`CONN_THREAD_STACK_SIZE`](super::CONN_THREAD_STACK_SIZE)): glibc keeps the stacks of
+    /// ended threads for reuse by a new thread of about their size, with the 16 KiB below
+    /// where the ended thread stopped still resident. A supervisor or protocol thread
+    /// given an ended connection thread's stack started with that handshake residue (24 KiB
+    /// instead of the 8 to 16 its own work touches).
     /// `dialed`: the node ID of a dial, reported done to the run loop once the peer has
     /// ended. If no thread can be started the peer runs on the calling thread instead.
     ///
