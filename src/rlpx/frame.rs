@@ -52,9 +52,19 @@ pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
 /// Header bytes 3..6: RLP of `[0, 0]` (capability id and context id, unused).
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 
-/// Initial size of the ingress read buffer, and the size it returns to after a
-/// large message.
-const INITIAL_READ_BUFFER: usize = 16 * 1024;
+/// Initial size of the ingress read buffer, and the size it returns to when the
+/// connection goes quiet: enough for a Hello or Ping frame and a few more small
+/// frames, so an idle connection holds little.
+const INITIAL_READ_BUFFER: usize = 1024;
+
+/// The read buffer doubles, up to this size, each time a read fills it to the
+/// end, so a busy connection reads many frames per system call.
+const BUSY_READ_BUFFER: usize = 16 * 1024;
+
+/// After this many reads in a row that each brought less than half of
+/// [`INITIAL_READ_BUFFER`] (a quiet connection: pings, the odd small message),
+/// a read buffer that grew goes back to [`INITIAL_READ_BUFFER`].
+const QUIET_READS: u32 = 16;
 
 /// Buffers larger than this (64 KiB) are released once the message that needed
 /// them has been consumed: a connection that carried one 16 MiB message does not
@@ -65,13 +75,6 @@ pub const RELEASE_ABOVE: usize = 64 * 1024;
 /// How much the read buffer may grow at once beyond doubling: with the
 /// doubling, the buffer never exceeds twice the bytes received plus this.
 const READ_GROWTH: usize = 64 * 1024;
-
-/// Gives `buf`'s memory back if it grew beyond [`RELEASE_ABOVE`].
-fn release_if_large(buf: &mut Vec<u8>) {
-    if buf.capacity() > RELEASE_ABOVE {
-        *buf = Vec::new();
-    }
-}
 
 /// The most bytes a snappy block whose elements (everything after the length
 /// preamble) take `n` bytes can decode to.
@@ -188,10 +191,17 @@ pub fn session(secrets: Secrets) -> (FrameEgress, FrameIngress) {
 pub struct FrameEgress<H: MacHash = KeccakMac> {
     ctr: AesCtr,
     mac: HashMac<H>,
+    /// Scratch space the frame is built in, in place: header, header MAC, message
+    /// code, payload (compressed straight into it), padding, body MAC. Its length
+    /// is what has been initialised; the frame is `buf[..frame_len]`.
     buf: Vec<u8>,
+    frame_len: usize,
+    /// RLP of the message code being framed (at most 9 bytes, allocated once).
+    code_rlp: Vec<u8>,
     snappy: bool,
     encoder: snap::raw::Encoder,
-    snappy_buf: Vec<u8>,
+    /// Consecutive messages that needed more than [`RELEASE_ABOVE`] of buffer.
+    large: LargeStreak,
 }
 
 impl<H: MacHash> FrameEgress<H> {
@@ -202,9 +212,11 @@ impl<H: MacHash> FrameEgress<H> {
             ctr: AesCtr::new(aes_secret)?,
             mac: HashMac::new(mac_secret, egress_mac)?,
             buf: Vec::new(),
+            frame_len: 0,
+            code_rlp: Vec::with_capacity(9),
             snappy: false,
             encoder: snap::raw::Encoder::new(),
-            snappy_buf: Vec::new(),
+            large: LargeStreak::default(),
         })
     }
 
@@ -231,20 +243,28 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        // The previous frame is no longer needed; if it was large, its buffers go.
-        release_if_large(&mut self.buf);
-        release_if_large(&mut self.snappy_buf);
-        let payload: &[u8] = if self.snappy {
-            let max = snap::raw::max_compress_len(data.len());
-            if self.snappy_buf.len() < max {
-                self.snappy_buf.resize(max, 0);
-            }
-            let n = self.encoder.compress(data, &mut self.snappy_buf)?;
-            &self.snappy_buf[..n]
+        self.code_rlp.clear();
+        rlp::append_uint(&mut self.code_rlp, code);
+        let clen = self.code_rlp.len();
+        debug_assert_eq!(clen, rlp::uint_size(code));
+        let most = if self.snappy {
+            snap::raw::max_compress_len(data.len())
         } else {
-            data
+            data.len()
         };
-        let fsize = rlp::uint_size(code) + payload.len();
+        self.frame_len = 0;
+        self.prepare(32 + padded(clen + most) + 16);
+        // The payload goes straight to its place in the frame: compressed into it, or
+        // copied once.
+        let body = &mut self.buf[32..];
+        body[..clen].copy_from_slice(&self.code_rlp);
+        let n = if self.snappy {
+            self.encoder.compress(data, &mut body[clen..clen + most])?
+        } else {
+            body[clen..clen + data.len()].copy_from_slice(data);
+            data.len()
+        };
+        let fsize = clen + n;
         if fsize > MAX_FRAME_SIZE {
             return Err(if self.snappy {
                 RlpxError::FrameTooLarge { size: fsize }
@@ -252,12 +272,8 @@ impl<H: MacHash> FrameEgress<H> {
                 RlpxError::PlainMessageTooLarge
             });
         }
-
-        Self::seal(&mut self.ctr, &mut self.mac, &mut self.buf, fsize, |buf| {
-            rlp::append_uint(buf, code);
-            buf.extend_from_slice(payload);
-        });
-        Ok(payload.len())
+        self.seal(fsize);
+        Ok(n)
     }
 
     /// Frames `content` as it is: no message code is added and nothing is
@@ -267,14 +283,10 @@ impl<H: MacHash> FrameEgress<H> {
         if content.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        release_if_large(&mut self.buf);
-        Self::seal(
-            &mut self.ctr,
-            &mut self.mac,
-            &mut self.buf,
-            content.len(),
-            |buf| buf.extend_from_slice(content),
-        );
+        self.frame_len = 0;
+        self.prepare(32 + padded(content.len()) + 16);
+        self.buf[32..32 + content.len()].copy_from_slice(content);
+        self.seal(content.len());
         Ok(())
     }
 
@@ -312,45 +324,53 @@ impl<H: MacHash> FrameEgress<H> {
         Ok(out)
     }
 
-    /// Builds one frame in `buf`: header, header MAC, the `fsize` content
-    /// bytes appended by `content`, padding, body MAC.
-    fn seal(
-        ctr: &mut AesCtr,
-        mac: &mut HashMac<H>,
-        buf: &mut Vec<u8>,
-        fsize: usize,
-        content: impl FnOnce(&mut Vec<u8>),
-    ) {
-        buf.clear();
-        buf.reserve(32 + padded(fsize) + 16);
+    /// Makes the scratch buffer at least `need` bytes long. A buffer grown past
+    /// [`RELEASE_ABOVE`] for an earlier run of large messages is dropped first when
+    /// this message is small.
+    fn prepare(&mut self, need: usize) {
+        if need <= RELEASE_ABOVE && self.buf.len() > RELEASE_ABOVE {
+            self.buf = Vec::new();
+        }
+        self.large.record(need > RELEASE_ABOVE);
+        if self.buf.len() < need {
+            // Zero-filled once; later frames overwrite it in place.
+            self.buf.resize(need, 0);
+        }
+    }
+
+    /// Seals the frame whose `fsize` content bytes are in place at `buf[32..]`:
+    /// header and its MAC in front, zero padding, body encrypted in place, body MAC.
+    fn seal(&mut self, fsize: usize) {
+        let rsize = padded(fsize);
+        let buf = &mut self.buf[..32 + rsize + 16];
 
         let mut header = [0u8; 16];
         BigEndian::write_u24(&mut header[..3], fsize as u32);
         header[3..6].copy_from_slice(&HEADER_DATA);
-        ctr.apply(&mut header);
-        buf.extend_from_slice(&header);
-        buf.extend_from_slice(&mac.header(&header));
+        self.ctr.apply(&mut header);
+        buf[..16].copy_from_slice(&header);
+        buf[16..32].copy_from_slice(&self.mac.header(&header));
 
-        let body_start = buf.len();
-        content(buf);
-        debug_assert_eq!(buf.len() - body_start, fsize);
-        buf.resize(body_start + padded(fsize), 0);
-        ctr.apply(&mut buf[body_start..]);
-        let body_mac = mac.frame(&buf[body_start..]);
-        buf.extend_from_slice(&body_mac);
+        let (body, mac) = buf[32..].split_at_mut(rsize);
+        body[fsize..].fill(0);
+        self.ctr.apply(body);
+        mac.copy_from_slice(&self.mac.frame(body));
+        self.frame_len = 32 + rsize + 16;
     }
 
     /// The frame built by the last successful [`encode`](FrameEgress::encode).
     pub fn frame(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.frame_len]
     }
 
     /// Encodes one message and writes the frame to `w` with a single
     /// `write_all`. Returns the wire size of the payload.
     ///
-    /// Buffers that grew beyond [`RELEASE_ABOVE`] for this message are
-    /// released once it is written (whether or not the write succeeded), so
-    /// [`frame`](FrameEgress::frame) is then empty.
+    /// A buffer grown beyond [`RELEASE_ABOVE`] for this message is released
+    /// once it is written (whether or not the write succeeded), so
+    /// [`frame`](FrameEgress::frame) is then empty, unless the message before
+    /// was large too: a run of large messages reuses one buffer, which goes with
+    /// the first small message after the run.
     pub fn write_msg<W: Write + ?Sized>(
         &mut self,
         w: &mut W,
@@ -358,17 +378,36 @@ impl<H: MacHash> FrameEgress<H> {
         data: &[u8],
     ) -> Result<usize> {
         let wire_size = self.encode(code, data)?;
-        let written = w.write_all(&self.buf);
-        release_if_large(&mut self.buf);
-        release_if_large(&mut self.snappy_buf);
+        let written = w.write_all(&self.buf[..self.frame_len]);
+        if self.buf.len() > RELEASE_ABOVE && !self.large.is_run() {
+            self.buf = Vec::new();
+            self.frame_len = 0;
+        }
         written?;
         Ok(wire_size)
     }
 
-    /// Bytes of memory held by this half's buffers (frame and compression
-    /// buffer capacities); for tests and monitoring.
+    /// Bytes of memory held by this half's buffers; for tests and monitoring.
     pub fn buffer_capacity(&self) -> usize {
-        self.buf.capacity() + self.snappy_buf.capacity()
+        self.buf.capacity() + self.code_rlp.capacity()
+    }
+}
+
+/// Counts consecutive messages that needed a buffer larger than [`RELEASE_ABOVE`].
+/// One large message among small ones gets a buffer for itself alone, given back
+/// once it has been consumed; from the second large message in a row on, the
+/// large buffer is kept and reused until a small message ends the run.
+#[derive(Default, Debug, Clone, Copy)]
+struct LargeStreak(u32);
+
+impl LargeStreak {
+    fn record(&mut self, large: bool) {
+        self.0 = if large { self.0.saturating_add(1) } else { 0 };
+    }
+
+    /// Whether the last two messages were both large.
+    fn is_run(&self) -> bool {
+        self.0 >= 2
     }
 }
 
@@ -401,6 +440,12 @@ pub struct FrameIngress<H: MacHash = KeccakMac> {
     snappy_buf: Vec<u8>,
     /// Frames announcing a larger body are rejected after the header.
     max_frame_size: usize,
+    /// Consecutive frames that needed more than [`RELEASE_ABOVE`] of buffer.
+    large: LargeStreak,
+    /// The last read filled the read buffer to its end: more was probably waiting.
+    read_filled: bool,
+    /// Consecutive reads that brought less than half of [`INITIAL_READ_BUFFER`].
+    quiet_reads: u32,
 }
 
 impl<H: MacHash> FrameIngress<H> {
@@ -417,6 +462,9 @@ impl<H: MacHash> FrameIngress<H> {
             decoder: snap::raw::Decoder::new(),
             snappy_buf: Vec::new(),
             max_frame_size: MAX_FRAME_SIZE,
+            large: LargeStreak::default(),
+            read_filled: false,
+            quiet_reads: 0,
         })
     }
 
@@ -582,6 +630,7 @@ impl<H: MacHash> FrameIngress<H> {
             });
         }
         let rsize = padded(fsize);
+        self.large.record(32 + rsize + 16 > RELEASE_ABOVE);
 
         self.fill(r, 32 + rsize + 16)?;
         let body_start = self.start + 32;
@@ -602,17 +651,29 @@ impl<H: MacHash> FrameIngress<H> {
     /// Gives back memory grown for a large message: the read buffer returns to
     /// its initial size (or to the unconsumed bytes, if more) and a large
     /// decompression buffer is dropped. Nothing happens below
-    /// [`RELEASE_ABOVE`], so ordinary traffic never reallocates.
+    /// [`RELEASE_ABOVE`], so ordinary traffic never reallocates, nor during a
+    /// run of large messages (see [`LargeStreak`]), which reuses the buffers.
     fn release_excess(&mut self) {
-        if self.buf.len() > RELEASE_ABOVE {
-            let keep = (self.end - self.start).max(INITIAL_READ_BUFFER);
-            if keep < self.buf.len() {
-                self.compact();
-                self.buf.truncate(keep);
-                self.buf.shrink_to_fit();
-            }
+        if self.large.is_run() {
+            return;
         }
-        release_if_large(&mut self.snappy_buf);
+        if self.buf.len() > RELEASE_ABOVE {
+            self.shrink_read_buffer();
+        }
+        if self.snappy_buf.len() > RELEASE_ABOVE {
+            self.snappy_buf = Vec::new();
+        }
+    }
+
+    /// Shrinks the read buffer to its initial size, or to the unconsumed bytes if
+    /// more.
+    fn shrink_read_buffer(&mut self) {
+        let keep = (self.end - self.start).max(INITIAL_READ_BUFFER);
+        if keep < self.buf.len() {
+            self.compact();
+            self.buf.truncate(keep);
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// Moves unconsumed bytes to the front of the buffer.
@@ -627,13 +688,19 @@ impl<H: MacHash> FrameIngress<H> {
     /// Makes sure at least `need` unconsumed bytes are buffered, reading from
     /// `r` as needed (possibly more than `need`, up to the buffer's size).
     ///
-    /// The buffer grows only when it is full of received bytes, and then at
-    /// most to twice its size (or by [`READ_GROWTH`]), never past what the
-    /// frame needs: memory follows the bytes that arrived, not the size a
-    /// header announced.
+    /// The buffer grows for a frame only when it is full of received bytes,
+    /// and then at most to twice its size (or by [`READ_GROWTH`]), never past
+    /// what the frame needs: memory follows the bytes that arrived, not the
+    /// size a header announced. Between frames it adapts to the traffic: after
+    /// a read that filled it to the end it doubles, up to
+    /// [`BUSY_READ_BUFFER`], and after [`QUIET_READS`] sparse reads it returns
+    /// to [`INITIAL_READ_BUFFER`].
     fn fill<R: Read + ?Sized>(&mut self, r: &mut R, need: usize) -> Result<()> {
         if self.end - self.start >= need {
             return Ok(());
+        }
+        if self.start == self.end && self.buf.len() <= RELEASE_ABOVE {
+            self.adapt_read_buffer();
         }
         if self.buf.len() - self.start < need {
             self.compact();
@@ -646,14 +713,42 @@ impl<H: MacHash> FrameIngress<H> {
                     .min(self.start + need);
                 self.buf.resize(grown, 0);
             }
+            let room = self.buf.len() - self.end;
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.read_filled = n == room;
+                    if n < INITIAL_READ_BUFFER / 2 {
+                        self.quiet_reads = self.quiet_reads.saturating_add(1);
+                    } else {
+                        self.quiet_reads = 0;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
+    }
+
+    /// Sizes an empty read buffer (nothing unconsumed) for the traffic seen:
+    /// larger after a read that filled it, back to the initial size after a run
+    /// of sparse reads.
+    fn adapt_read_buffer(&mut self) {
+        let len = self.buf.len();
+        if self.read_filled && len < BUSY_READ_BUFFER {
+            self.start = 0;
+            self.end = 0;
+            self.buf
+                .resize((len * 2).clamp(INITIAL_READ_BUFFER, BUSY_READ_BUFFER), 0);
+            self.read_filled = false;
+        } else if self.quiet_reads >= QUIET_READS && len > INITIAL_READ_BUFFER {
+            self.start = 0;
+            self.end = 0;
+            self.shrink_read_buffer();
+            self.quiet_reads = 0;
+        }
     }
 }
 
