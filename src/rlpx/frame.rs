@@ -16,15 +16,20 @@
 //!
 //! [`FrameEgress`] and [`FrameIngress`] share no state, so a connection can
 //! write on one thread and read on another without a lock. Each half keeps its
-//! buffers between messages: in the steady state no frame allocates.
+//! buffers between messages and works in them in place: a frame is built in
+//! one buffer (the payload compressed straight into it, then encrypted where it
+//! lies) and read in another (authenticated and decrypted where it arrived), so
+//! in the steady state no frame allocates or copies more than once.
 //!
 //! Memory follows the bytes that arrived, never what a remote announced: the
-//! read buffer grows (at most doubling) only when it is full of received
-//! bytes, a snappy length the compressed input cannot produce is rejected
-//! before anything is allocated, and a buffer that grew past
-//! [`RELEASE_ABOVE`] for one large message is given back once that message
-//! has been consumed, so an idle connection holds a few KiB, not the largest
-//! message it ever carried.
+//! read buffer starts at 1 KiB, grows (at most doubling) only when it is full
+//! of received bytes, and shrinks back when reads turn sparse; a snappy length
+//! the compressed input cannot produce is rejected before anything is
+//! allocated; and a buffer that grew past [`RELEASE_ABOVE`] for one large
+//! message is given back once that message has been consumed. Only a run of
+//! large messages keeps its buffers, until the first small message after it,
+//! so an idle connection holds a few KiB, not the largest message it ever
+//! carried.
 
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
@@ -69,7 +74,8 @@ const QUIET_READS: u32 = 16;
 /// Buffers larger than this (64 KiB) are released once the message that needed
 /// them has been consumed: a connection that carried one 16 MiB message does not
 /// keep 16 MiB per buffer while idle. Smaller buffers are kept, so a stream of
-/// ordinary messages never reallocates.
+/// ordinary messages never reallocates; so are large ones during a run of large
+/// messages (two or more in a row), until the first small message after it.
 pub const RELEASE_ABOVE: usize = 64 * 1024;
 
 /// How much the read buffer may grow at once beyond doubling: with the
@@ -826,6 +832,104 @@ mod tests {
             // The owned path keeps no decompression buffer.
             assert_eq!(i2.snappy_buf.capacity(), 0);
         }
+    }
+
+    /// A run of large messages reuses one buffer on each side (no allocation, no
+    /// zero-filling per message); the first small message after the run gives
+    /// them back.
+    #[test]
+    fn a_run_of_large_messages_reuses_its_buffers() {
+        for snappy in [false, true] {
+            let (mut e, mut i) = pair(snappy);
+            let mut big = vec![0u8; 1 << 20];
+            rand::fill(&mut big[..]);
+            let mut wire = Vec::new();
+            let mut caps = Vec::new();
+            for n in 0..5u8 {
+                big[0] = n;
+                wire.clear();
+                e.write_msg(&mut wire, 0x10, &big).unwrap();
+                let msg = i.read_msg(&mut &wire[..]).unwrap();
+                assert_eq!(msg.data, &big[..]);
+                caps.push((
+                    e.buf.as_ptr(),
+                    e.buffer_capacity(),
+                    i.buf.as_ptr(),
+                    i.buffer_capacity(),
+                ));
+            }
+            // From the second message of the run on, the same buffers at the same size.
+            assert!(caps[1..].iter().all(|c| *c == caps[1]), "snappy {snappy}");
+            assert!(caps[1].1 > RELEASE_ABOVE && caps[1].3 > RELEASE_ABOVE);
+
+            for _ in 0..2 {
+                wire.clear();
+                e.write_msg(&mut wire, 0x11, b"small").unwrap();
+                assert_eq!(i.read_msg(&mut &wire[..]).unwrap().data, b"small");
+            }
+            assert!(e.buffer_capacity() <= RELEASE_ABOVE, "snappy {snappy}");
+            assert!(i.buffer_capacity() <= RELEASE_ABOVE, "snappy {snappy}");
+        }
+    }
+
+    /// A source that hands out at most `chunk` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            self.reads += 1;
+            Ok(n)
+        }
+    }
+
+    /// The read buffer starts small, grows while reads fill it (so a busy
+    /// connection reads many frames per call), and goes back to its initial
+    /// size once the traffic is sparse again.
+    #[test]
+    fn read_buffer_follows_the_traffic() {
+        let (mut e, mut i) = pair(true);
+        // An idle connection holds at most 2 KiB to read into.
+        assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
+
+        // A burst of 2,000 small frames, all available at once.
+        let mut wire = Vec::new();
+        for n in 0..2000u64 {
+            e.write_msg(&mut wire, 0x10, &n.to_be_bytes()).unwrap();
+        }
+        let frames = wire.len() / 2000;
+        let mut src = Trickle {
+            data: &wire,
+            chunk: usize::MAX,
+            reads: 0,
+        };
+        for n in 0..2000u64 {
+            assert_eq!(i.read_msg(&mut src).unwrap().data, n.to_be_bytes());
+        }
+        assert_eq!(i.buf.len(), BUSY_READ_BUFFER);
+        // Most reads brought a full busy-sized buffer of frames.
+        assert!(
+            src.reads < 2000 * frames / BUSY_READ_BUFFER + 12,
+            "{} reads for 2,000 frames of {frames} bytes",
+            src.reads
+        );
+
+        // Then one small frame per read, as on a quiet connection.
+        let mut wire = Vec::new();
+        for n in 0..(QUIET_READS as u64 + 2) {
+            wire.clear();
+            e.write_msg(&mut wire, 0x02, &n.to_be_bytes()).unwrap();
+            let mut one = &wire[..];
+            assert_eq!(i.read_msg(&mut one).unwrap().data, n.to_be_bytes());
+        }
+        assert_eq!(i.buf.len(), INITIAL_READ_BUFFER);
+        assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
     }
 
     #[test]
