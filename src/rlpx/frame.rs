@@ -208,6 +208,8 @@ pub struct FrameEgress<H: MacHash = KeccakMac> {
     encoder: snap::raw::Encoder,
     /// Consecutive messages that needed more than [`RELEASE_ABOVE`] of buffer.
     large: LargeStreak,
+    /// Consecutive frames of at most half of [`INITIAL_READ_BUFFER`].
+    quiet_frames: u32,
 }
 
 impl<H: MacHash> FrameEgress<H> {
@@ -223,6 +225,7 @@ impl<H: MacHash> FrameEgress<H> {
             snappy: false,
             encoder: snap::raw::Encoder::new(),
             large: LargeStreak::default(),
+            quiet_frames: 0,
         })
     }
 
@@ -332,10 +335,21 @@ impl<H: MacHash> FrameEgress<H> {
 
     /// Makes the scratch buffer at least `need` bytes long. A buffer grown past
     /// [`RELEASE_ABOVE`] for an earlier run of large messages is dropped first when
-    /// this message is small.
+    /// this message is small, and one grown past [`INITIAL_READ_BUFFER`] for
+    /// ordinary messages after [`QUIET_READS`] small frames in a row (the
+    /// connection went quiet: pings, the odd small message).
     fn prepare(&mut self, need: usize) {
         if need <= RELEASE_ABOVE && self.buf.len() > RELEASE_ABOVE {
             self.buf = Vec::new();
+        }
+        if need <= INITIAL_READ_BUFFER / 2 {
+            self.quiet_frames = self.quiet_frames.saturating_add(1);
+            if self.quiet_frames >= QUIET_READS && self.buf.len() > INITIAL_READ_BUFFER {
+                self.buf = Vec::new();
+                self.quiet_frames = 0;
+            }
+        } else {
+            self.quiet_frames = 0;
         }
         self.large.record(need > RELEASE_ABOVE);
         if self.buf.len() < need {
@@ -930,6 +944,22 @@ mod tests {
         }
         assert_eq!(i.buf.len(), INITIAL_READ_BUFFER);
         assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
+    }
+
+    /// The write buffer grown for ordinary messages goes back to a small one
+    /// once the connection sends only small frames.
+    #[test]
+    fn write_buffer_shrinks_when_the_connection_goes_quiet() {
+        let (mut e, _) = pair(true);
+        let mut wire = Vec::new();
+        let mut data = vec![0u8; 50_000];
+        rand::fill(&mut data[..]);
+        e.write_msg(&mut wire, 0x10, &data).unwrap();
+        assert!(e.buffer_capacity() > 50_000);
+        for n in 0..QUIET_READS as u64 {
+            e.write_msg(&mut wire, 0x02, &n.to_be_bytes()).unwrap();
+        }
+        assert!(e.buffer_capacity() <= 2048, "{}", e.buffer_capacity());
     }
 
     #[test]
