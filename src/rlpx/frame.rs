@@ -16,15 +16,20 @@
 //!
 //! [`FrameEgress`] and [`FrameIngress`] share no state, so a connection can
 //! write on one thread and read on another without a lock. Each half keeps its
-//! buffers between messages: in the steady state no frame allocates.
+//! buffers between messages and works in them in place: a frame is built in
+//! one buffer (the payload compressed straight into it, then encrypted where it
+//! lies) and read in another (authenticated and decrypted where it arrived), so
+//! in the steady state no frame allocates or copies more than once.
 //!
 //! Memory follows the bytes that arrived, never what a remote announced: the
-//! read buffer grows (at most doubling) only when it is full of received
-//! bytes, a snappy length the compressed input cannot produce is rejected
-//! before anything is allocated, and a buffer that grew past
-//! [`RELEASE_ABOVE`] for one large message is given back once that message
-//! has been consumed, so an idle connection holds a few KiB, not the largest
-//! message it ever carried.
+//! read buffer starts at 1 KiB, grows (at most doubling) only when it is full
+//! of received bytes, and shrinks back when reads turn sparse; a snappy length
+//! the compressed input cannot produce is rejected before anything is
+//! allocated; and a buffer that grew past [`RELEASE_ABOVE`] for one large
+//! message is given back once that message has been consumed. Only a run of
+//! large messages keeps its buffers, until the first small message after it,
+//! so an idle connection holds a few KiB, not the largest message it ever
+//! carried.
 
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
@@ -52,26 +57,30 @@ pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
 /// Header bytes 3..6: RLP of `[0, 0]` (capability id and context id, unused).
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 
-/// Initial size of the ingress read buffer, and the size it returns to after a
-/// large message.
-const INITIAL_READ_BUFFER: usize = 16 * 1024;
+/// Initial size of the ingress read buffer, and the size it returns to when the
+/// connection goes quiet: enough for a Hello or Ping frame and a few more small
+/// frames, so an idle connection holds little.
+const INITIAL_READ_BUFFER: usize = 1024;
+
+/// The read buffer doubles, up to this size, each time a read fills it to the
+/// end, so a busy connection reads many frames per system call.
+const BUSY_READ_BUFFER: usize = 16 * 1024;
+
+/// After this many reads in a row that each brought less than half of
+/// [`INITIAL_READ_BUFFER`] (a quiet connection: pings, the odd small message),
+/// a read buffer that grew goes back to [`INITIAL_READ_BUFFER`].
+const QUIET_READS: u32 = 16;
 
 /// Buffers larger than this (64 KiB) are released once the message that needed
 /// them has been consumed: a connection that carried one 16 MiB message does not
 /// keep 16 MiB per buffer while idle. Smaller buffers are kept, so a stream of
-/// ordinary messages never reallocates.
+/// ordinary messages never reallocates; so are large ones during a run of large
+/// messages (two or more in a row), until the first small message after it.
 pub const RELEASE_ABOVE: usize = 64 * 1024;
 
 /// How much the read buffer may grow at once beyond doubling: with the
 /// doubling, the buffer never exceeds twice the bytes received plus this.
 const READ_GROWTH: usize = 64 * 1024;
-
-/// Gives `buf`'s memory back if it grew beyond [`RELEASE_ABOVE`].
-fn release_if_large(buf: &mut Vec<u8>) {
-    if buf.capacity() > RELEASE_ABOVE {
-        *buf = Vec::new();
-    }
-}
 
 /// The most bytes a snappy block whose elements (everything after the length
 /// preamble) take `n` bytes can decode to.
@@ -188,10 +197,19 @@ pub fn session(secrets: Secrets) -> (FrameEgress, FrameIngress) {
 pub struct FrameEgress<H: MacHash = KeccakMac> {
     ctr: AesCtr,
     mac: HashMac<H>,
+    /// Scratch space the frame is built in, in place: header, header MAC, message
+    /// code, payload (compressed straight into it), padding, body MAC. Its length
+    /// is what has been initialised; the frame is `buf[..frame_len]`.
     buf: Vec<u8>,
+    frame_len: usize,
+    /// RLP of the message code being framed (at most 9 bytes, allocated once).
+    code_rlp: Vec<u8>,
     snappy: bool,
     encoder: snap::raw::Encoder,
-    snappy_buf: Vec<u8>,
+    /// Consecutive messages that needed more than [`RELEASE_ABOVE`] of buffer.
+    large: LargeStreak,
+    /// Consecutive frames of at most half of [`INITIAL_READ_BUFFER`].
+    quiet_frames: u32,
 }
 
 impl<H: MacHash> FrameEgress<H> {
@@ -202,9 +220,12 @@ impl<H: MacHash> FrameEgress<H> {
             ctr: AesCtr::new(aes_secret)?,
             mac: HashMac::new(mac_secret, egress_mac)?,
             buf: Vec::new(),
+            frame_len: 0,
+            code_rlp: Vec::with_capacity(9),
             snappy: false,
             encoder: snap::raw::Encoder::new(),
-            snappy_buf: Vec::new(),
+            large: LargeStreak::default(),
+            quiet_frames: 0,
         })
     }
 
@@ -231,20 +252,28 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        // The previous frame is no longer needed; if it was large, its buffers go.
-        release_if_large(&mut self.buf);
-        release_if_large(&mut self.snappy_buf);
-        let payload: &[u8] = if self.snappy {
-            let max = snap::raw::max_compress_len(data.len());
-            if self.snappy_buf.len() < max {
-                self.snappy_buf.resize(max, 0);
-            }
-            let n = self.encoder.compress(data, &mut self.snappy_buf)?;
-            &self.snappy_buf[..n]
+        self.code_rlp.clear();
+        rlp::append_uint(&mut self.code_rlp, code);
+        let clen = self.code_rlp.len();
+        debug_assert_eq!(clen, rlp::uint_size(code));
+        let most = if self.snappy {
+            snap::raw::max_compress_len(data.len())
         } else {
-            data
+            data.len()
         };
-        let fsize = rlp::uint_size(code) + payload.len();
+        self.frame_len = 0;
+        self.prepare(32 + padded(clen + most) + 16);
+        // The payload goes straight to its place in the frame: compressed into it, or
+        // copied once.
+        let body = &mut self.buf[32..];
+        body[..clen].copy_from_slice(&self.code_rlp);
+        let n = if self.snappy {
+            self.encoder.compress(data, &mut body[clen..clen + most])?
+        } else {
+            body[clen..clen + data.len()].copy_from_slice(data);
+            data.len()
+        };
+        let fsize = clen + n;
         if fsize > MAX_FRAME_SIZE {
             return Err(if self.snappy {
                 RlpxError::FrameTooLarge { size: fsize }
@@ -252,12 +281,8 @@ impl<H: MacHash> FrameEgress<H> {
                 RlpxError::PlainMessageTooLarge
             });
         }
-
-        Self::seal(&mut self.ctr, &mut self.mac, &mut self.buf, fsize, |buf| {
-            rlp::append_uint(buf, code);
-            buf.extend_from_slice(payload);
-        });
-        Ok(payload.len())
+        self.seal(fsize);
+        Ok(n)
     }
 
     /// Frames `content` as it is: no message code is added and nothing is
@@ -267,14 +292,10 @@ impl<H: MacHash> FrameEgress<H> {
         if content.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        release_if_large(&mut self.buf);
-        Self::seal(
-            &mut self.ctr,
-            &mut self.mac,
-            &mut self.buf,
-            content.len(),
-            |buf| buf.extend_from_slice(content),
-        );
+        self.frame_len = 0;
+        self.prepare(32 + padded(content.len()) + 16);
+        self.buf[32..32 + content.len()].copy_from_slice(content);
+        self.seal(content.len());
         Ok(())
     }
 
@@ -312,45 +333,64 @@ impl<H: MacHash> FrameEgress<H> {
         Ok(out)
     }
 
-    /// Builds one frame in `buf`: header, header MAC, the `fsize` content
-    /// bytes appended by `content`, padding, body MAC.
-    fn seal(
-        ctr: &mut AesCtr,
-        mac: &mut HashMac<H>,
-        buf: &mut Vec<u8>,
-        fsize: usize,
-        content: impl FnOnce(&mut Vec<u8>),
-    ) {
-        buf.clear();
-        buf.reserve(32 + padded(fsize) + 16);
+    /// Makes the scratch buffer at least `need` bytes long. A buffer grown past
+    /// [`RELEASE_ABOVE`] for an earlier run of large messages is dropped first when
+    /// this message is small, and one grown past [`INITIAL_READ_BUFFER`] for
+    /// ordinary messages after [`QUIET_READS`] small frames in a row (the
+    /// connection went quiet: pings, the odd small message).
+    fn prepare(&mut self, need: usize) {
+        if need <= RELEASE_ABOVE && self.buf.len() > RELEASE_ABOVE {
+            self.buf = Vec::new();
+        }
+        if need <= INITIAL_READ_BUFFER / 2 {
+            self.quiet_frames = self.quiet_frames.saturating_add(1);
+            if self.quiet_frames >= QUIET_READS && self.buf.len() > INITIAL_READ_BUFFER {
+                self.buf = Vec::new();
+                self.quiet_frames = 0;
+            }
+        } else {
+            self.quiet_frames = 0;
+        }
+        self.large.record(need > RELEASE_ABOVE);
+        if self.buf.len() < need {
+            // Zero-filled once; later frames overwrite it in place.
+            self.buf.resize(need, 0);
+        }
+    }
+
+    /// Seals the frame whose `fsize` content bytes are in place at `buf[32..]`:
+    /// header and its MAC in front, zero padding, body encrypted in place, body MAC.
+    fn seal(&mut self, fsize: usize) {
+        let rsize = padded(fsize);
+        let buf = &mut self.buf[..32 + rsize + 16];
 
         let mut header = [0u8; 16];
         BigEndian::write_u24(&mut header[..3], fsize as u32);
         header[3..6].copy_from_slice(&HEADER_DATA);
-        ctr.apply(&mut header);
-        buf.extend_from_slice(&header);
-        buf.extend_from_slice(&mac.header(&header));
+        self.ctr.apply(&mut header);
+        buf[..16].copy_from_slice(&header);
+        buf[16..32].copy_from_slice(&self.mac.header(&header));
 
-        let body_start = buf.len();
-        content(buf);
-        debug_assert_eq!(buf.len() - body_start, fsize);
-        buf.resize(body_start + padded(fsize), 0);
-        ctr.apply(&mut buf[body_start..]);
-        let body_mac = mac.frame(&buf[body_start..]);
-        buf.extend_from_slice(&body_mac);
+        let (body, mac) = buf[32..].split_at_mut(rsize);
+        body[fsize..].fill(0);
+        self.ctr.apply(body);
+        mac.copy_from_slice(&self.mac.frame(body));
+        self.frame_len = 32 + rsize + 16;
     }
 
     /// The frame built by the last successful [`encode`](FrameEgress::encode).
     pub fn frame(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.frame_len]
     }
 
     /// Encodes one message and writes the frame to `w` with a single
     /// `write_all`. Returns the wire size of the payload.
     ///
-    /// Buffers that grew beyond [`RELEASE_ABOVE`] for this message are
-    /// released once it is written (whether or not the write succeeded), so
-    /// [`frame`](FrameEgress::frame) is then empty.
+    /// A buffer grown beyond [`RELEASE_ABOVE`] for this message is released
+    /// once it is written (whether or not the write succeeded), so
+    /// [`frame`](FrameEgress::frame) is then empty, unless the message before
+    /// was large too: a run of large messages reuses one buffer, which goes with
+    /// the first small message after the run.
     pub fn write_msg<W: Write + ?Sized>(
         &mut self,
         w: &mut W,
@@ -358,17 +398,36 @@ impl<H: MacHash> FrameEgress<H> {
         data: &[u8],
     ) -> Result<usize> {
         let wire_size = self.encode(code, data)?;
-        let written = w.write_all(&self.buf);
-        release_if_large(&mut self.buf);
-        release_if_large(&mut self.snappy_buf);
+        let written = w.write_all(&self.buf[..self.frame_len]);
+        if self.buf.len() > RELEASE_ABOVE && !self.large.is_run() {
+            self.buf = Vec::new();
+            self.frame_len = 0;
+        }
         written?;
         Ok(wire_size)
     }
 
-    /// Bytes of memory held by this half's buffers (frame and compression
-    /// buffer capacities); for tests and monitoring.
+    /// Bytes of memory held by this half's buffers; for tests and monitoring.
     pub fn buffer_capacity(&self) -> usize {
-        self.buf.capacity() + self.snappy_buf.capacity()
+        self.buf.capacity() + self.code_rlp.capacity()
+    }
+}
+
+/// Counts consecutive messages that needed a buffer larger than [`RELEASE_ABOVE`].
+/// One large message among small ones gets a buffer for itself alone, given back
+/// once it has been consumed; from the second large message in a row on, the
+/// large buffer is kept and reused until a small message ends the run.
+#[derive(Default, Debug, Clone, Copy)]
+struct LargeStreak(u32);
+
+impl LargeStreak {
+    fn record(&mut self, large: bool) {
+        self.0 = if large { self.0.saturating_add(1) } else { 0 };
+    }
+
+    /// Whether the last two messages were both large.
+    fn is_run(&self) -> bool {
+        self.0 >= 2
     }
 }
 
@@ -401,6 +460,12 @@ pub struct FrameIngress<H: MacHash = KeccakMac> {
     snappy_buf: Vec<u8>,
     /// Frames announcing a larger body are rejected after the header.
     max_frame_size: usize,
+    /// Consecutive frames that needed more than [`RELEASE_ABOVE`] of buffer.
+    large: LargeStreak,
+    /// The last read filled the read buffer to its end: more was probably waiting.
+    read_filled: bool,
+    /// Consecutive reads that brought less than half of [`INITIAL_READ_BUFFER`].
+    quiet_reads: u32,
 }
 
 impl<H: MacHash> FrameIngress<H> {
@@ -417,6 +482,9 @@ impl<H: MacHash> FrameIngress<H> {
             decoder: snap::raw::Decoder::new(),
             snappy_buf: Vec::new(),
             max_frame_size: MAX_FRAME_SIZE,
+            large: LargeStreak::default(),
+            read_filled: false,
+            quiet_reads: 0,
         })
     }
 
@@ -582,6 +650,7 @@ impl<H: MacHash> FrameIngress<H> {
             });
         }
         let rsize = padded(fsize);
+        self.large.record(32 + rsize + 16 > RELEASE_ABOVE);
 
         self.fill(r, 32 + rsize + 16)?;
         let body_start = self.start + 32;
@@ -602,17 +671,29 @@ impl<H: MacHash> FrameIngress<H> {
     /// Gives back memory grown for a large message: the read buffer returns to
     /// its initial size (or to the unconsumed bytes, if more) and a large
     /// decompression buffer is dropped. Nothing happens below
-    /// [`RELEASE_ABOVE`], so ordinary traffic never reallocates.
+    /// [`RELEASE_ABOVE`], so ordinary traffic never reallocates, nor during a
+    /// run of large messages (see [`LargeStreak`]), which reuses the buffers.
     fn release_excess(&mut self) {
-        if self.buf.len() > RELEASE_ABOVE {
-            let keep = (self.end - self.start).max(INITIAL_READ_BUFFER);
-            if keep < self.buf.len() {
-                self.compact();
-                self.buf.truncate(keep);
-                self.buf.shrink_to_fit();
-            }
+        if self.large.is_run() {
+            return;
         }
-        release_if_large(&mut self.snappy_buf);
+        if self.buf.len() > RELEASE_ABOVE {
+            self.shrink_read_buffer();
+        }
+        if self.snappy_buf.len() > RELEASE_ABOVE {
+            self.snappy_buf = Vec::new();
+        }
+    }
+
+    /// Shrinks the read buffer to its initial size, or to the unconsumed bytes if
+    /// more.
+    fn shrink_read_buffer(&mut self) {
+        let keep = (self.end - self.start).max(INITIAL_READ_BUFFER);
+        if keep < self.buf.len() {
+            self.compact();
+            self.buf.truncate(keep);
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// Moves unconsumed bytes to the front of the buffer.
@@ -627,13 +708,19 @@ impl<H: MacHash> FrameIngress<H> {
     /// Makes sure at least `need` unconsumed bytes are buffered, reading from
     /// `r` as needed (possibly more than `need`, up to the buffer's size).
     ///
-    /// The buffer grows only when it is full of received bytes, and then at
-    /// most to twice its size (or by [`READ_GROWTH`]), never past what the
-    /// frame needs: memory follows the bytes that arrived, not the size a
-    /// header announced.
+    /// The buffer grows for a frame only when it is full of received bytes,
+    /// and then at most to twice its size (or by [`READ_GROWTH`]), never past
+    /// what the frame needs: memory follows the bytes that arrived, not the
+    /// size a header announced. Between frames it adapts to the traffic: after
+    /// a read that filled it to the end it doubles, up to
+    /// [`BUSY_READ_BUFFER`], and after [`QUIET_READS`] sparse reads it returns
+    /// to [`INITIAL_READ_BUFFER`].
     fn fill<R: Read + ?Sized>(&mut self, r: &mut R, need: usize) -> Result<()> {
         if self.end - self.start >= need {
             return Ok(());
+        }
+        if self.start == self.end && self.buf.len() <= RELEASE_ABOVE {
+            self.adapt_read_buffer();
         }
         if self.buf.len() - self.start < need {
             self.compact();
@@ -646,14 +733,42 @@ impl<H: MacHash> FrameIngress<H> {
                     .min(self.start + need);
                 self.buf.resize(grown, 0);
             }
+            let room = self.buf.len() - self.end;
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.read_filled = n == room;
+                    if n < INITIAL_READ_BUFFER / 2 {
+                        self.quiet_reads = self.quiet_reads.saturating_add(1);
+                    } else {
+                        self.quiet_reads = 0;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
+    }
+
+    /// Sizes an empty read buffer (nothing unconsumed) for the traffic seen:
+    /// larger after a read that filled it, back to the initial size after a run
+    /// of sparse reads.
+    fn adapt_read_buffer(&mut self) {
+        let len = self.buf.len();
+        if self.read_filled && len < BUSY_READ_BUFFER {
+            self.start = 0;
+            self.end = 0;
+            self.buf
+                .resize((len * 2).clamp(INITIAL_READ_BUFFER, BUSY_READ_BUFFER), 0);
+            self.read_filled = false;
+        } else if self.quiet_reads >= QUIET_READS && len > INITIAL_READ_BUFFER {
+            self.start = 0;
+            self.end = 0;
+            self.shrink_read_buffer();
+            self.quiet_reads = 0;
+        }
     }
 }
 
@@ -731,6 +846,120 @@ mod tests {
             // The owned path keeps no decompression buffer.
             assert_eq!(i2.snappy_buf.capacity(), 0);
         }
+    }
+
+    /// A run of large messages reuses one buffer on each side (no allocation, no
+    /// zero-filling per message); the first small message after the run gives
+    /// them back.
+    #[test]
+    fn a_run_of_large_messages_reuses_its_buffers() {
+        for snappy in [false, true] {
+            let (mut e, mut i) = pair(snappy);
+            let mut big = vec![0u8; 1 << 20];
+            rand::fill(&mut big[..]);
+            let mut wire = Vec::new();
+            let mut caps = Vec::new();
+            for n in 0..5u8 {
+                big[0] = n;
+                wire.clear();
+                e.write_msg(&mut wire, 0x10, &big).unwrap();
+                let msg = i.read_msg(&mut &wire[..]).unwrap();
+                assert_eq!(msg.data, &big[..]);
+                caps.push((
+                    e.buf.as_ptr(),
+                    e.buffer_capacity(),
+                    i.buf.as_ptr(),
+                    i.buffer_capacity(),
+                ));
+            }
+            // From the second message of the run on, the same buffers at the same size.
+            assert!(caps[1..].iter().all(|c| *c == caps[1]), "snappy {snappy}");
+            assert!(caps[1].1 > RELEASE_ABOVE && caps[1].3 > RELEASE_ABOVE);
+
+            for _ in 0..2 {
+                wire.clear();
+                e.write_msg(&mut wire, 0x11, b"small").unwrap();
+                assert_eq!(i.read_msg(&mut &wire[..]).unwrap().data, b"small");
+            }
+            assert!(e.buffer_capacity() <= RELEASE_ABOVE, "snappy {snappy}");
+            assert!(i.buffer_capacity() <= RELEASE_ABOVE, "snappy {snappy}");
+        }
+    }
+
+    /// A source that hands out at most `chunk` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            self.reads += 1;
+            Ok(n)
+        }
+    }
+
+    /// The read buffer starts small, grows while reads fill it (so a busy
+    /// connection reads many frames per call), and goes back to its initial
+    /// size once the traffic is sparse again.
+    #[test]
+    fn read_buffer_follows_the_traffic() {
+        let (mut e, mut i) = pair(true);
+        // An idle connection holds at most 2 KiB to read into.
+        assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
+
+        // A burst of 2,000 small frames, all available at once.
+        let mut wire = Vec::new();
+        for n in 0..2000u64 {
+            e.write_msg(&mut wire, 0x10, &n.to_be_bytes()).unwrap();
+        }
+        let frames = wire.len() / 2000;
+        let mut src = Trickle {
+            data: &wire,
+            chunk: usize::MAX,
+            reads: 0,
+        };
+        for n in 0..2000u64 {
+            assert_eq!(i.read_msg(&mut src).unwrap().data, n.to_be_bytes());
+        }
+        assert_eq!(i.buf.len(), BUSY_READ_BUFFER);
+        // Most reads brought a full busy-sized buffer of frames.
+        assert!(
+            src.reads < 2000 * frames / BUSY_READ_BUFFER + 12,
+            "{} reads for 2,000 frames of {frames} bytes",
+            src.reads
+        );
+
+        // Then one small frame per read, as on a quiet connection.
+        let mut wire = Vec::new();
+        for n in 0..(QUIET_READS as u64 + 2) {
+            wire.clear();
+            e.write_msg(&mut wire, 0x02, &n.to_be_bytes()).unwrap();
+            let mut one = &wire[..];
+            assert_eq!(i.read_msg(&mut one).unwrap().data, n.to_be_bytes());
+        }
+        assert_eq!(i.buf.len(), INITIAL_READ_BUFFER);
+        assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
+    }
+
+    /// The write buffer grown for ordinary messages goes back to a small one
+    /// once the connection sends only small frames.
+    #[test]
+    fn write_buffer_shrinks_when_the_connection_goes_quiet() {
+        let (mut e, _) = pair(true);
+        let mut wire = Vec::new();
+        let mut data = vec![0u8; 50_000];
+        rand::fill(&mut data[..]);
+        e.write_msg(&mut wire, 0x10, &data).unwrap();
+        assert!(e.buffer_capacity() > 50_000);
+        for n in 0..QUIET_READS as u64 {
+            e.write_msg(&mut wire, 0x02, &n.to_be_bytes()).unwrap();
+        }
+        assert!(e.buffer_capacity() <= 2048, "{}", e.buffer_capacity());
     }
 
     #[test]
