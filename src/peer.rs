@@ -841,24 +841,13 @@ impl Peer {
                 &no_pongs
             };
             let wake = select! {
-                recv(write_err) -> res => {
-                    return (res.unwrap_or(Error::Eof), DiscReason::NETWORK_ERROR, false);
-                }
-                recv(read_err) -> res => {
-                    let e = res.unwrap_or(Error::Eof);
-                    return match e.disc_reason() {
-                        Some(r) => (e, r, true),
-                        None => (e, DiscReason::NETWORK_ERROR, false),
-                    };
-                }
+                recv(write_err) -> res => return End::Write(res.unwrap_or(Error::Eof)).outcome(),
+                recv(read_err) -> res => return End::Read(res.unwrap_or(Error::Eof)).outcome(),
                 recv(inner.proto_err_rx) -> res => {
-                    let e = res.unwrap_or(Error::Eof);
-                    let reason = disc_reason_for_error(&e);
-                    return (e, reason, false);
+                    return End::Proto(res.unwrap_or(Error::Eof)).outcome();
                 }
                 recv(inner.disc_rx) -> res => {
-                    let r = res.unwrap_or(DiscReason::REQUESTED);
-                    return (Error::Disconnected(r), r, false);
+                    return End::Disc(res.unwrap_or(DiscReason::REQUESTED)).outcome();
                 }
                 recv(ping_timer) -> _ => Wake::PingDue,
                 recv(pongs) -> _ => Wake::PongRequested,
@@ -915,10 +904,27 @@ impl Peer {
                 }
             };
             if let Err(e) = result {
-                let reason = disc_reason_for_error(&e);
-                return (e, reason, false);
+                // The supervisor's own write (or thread start) failed. An ending event that
+                // came meanwhile came first and wins, as in geth's run loop, which takes
+                // it while its pinger is still writing.
+                if let Some(first) = self.pending_end(write_err, read_err) {
+                    return first.outcome();
+                }
+                return End::Proto(e).outcome();
             }
         }
+    }
+
+    /// An ending event already waiting for the supervisor, if any.
+    fn pending_end(&self, write_err: &Receiver<Error>, read_err: &Receiver<Error>) -> Option<End> {
+        let inner = &self.inner;
+        write_err
+            .try_recv()
+            .map(End::Write)
+            .or_else(|_| read_err.try_recv().map(End::Read))
+            .or_else(|_| inner.proto_err_rx.try_recv().map(End::Proto))
+            .or_else(|_| inner.disc_rx.try_recv().map(End::Disc))
+            .ok()
     }
 
     /// Starts a standby reader if reading still needs one (see `reading`, invariant 4a):
@@ -1076,6 +1082,36 @@ impl Peer {
                 q.active = false;
                 return None;
             };
+        }
+    }
+}
+
+/// An event that ends the peer, as the supervisor takes it.
+enum End {
+    /// A protocol write failed.
+    Write(Error),
+    /// The reader ended (a Disconnect from the remote, a read error).
+    Read(Error),
+    /// A protocol ended, a control write failed, or a thread could not start.
+    Proto(Error),
+    /// A local disconnect request.
+    Disc(DiscReason),
+}
+
+impl End {
+    /// The error that ends the peer, the reason to send, and whether the remote asked.
+    fn outcome(self) -> (Error, DiscReason, bool) {
+        match self {
+            End::Write(e) => (e, DiscReason::NETWORK_ERROR, false),
+            End::Read(e) => match e.disc_reason() {
+                Some(r) => (e, r, true),
+                None => (e, DiscReason::NETWORK_ERROR, false),
+            },
+            End::Proto(e) => {
+                let reason = disc_reason_for_error(&e);
+                (e, reason, false)
+            }
+            End::Disc(r) => (Error::Disconnected(r), r, false),
         }
     }
 }

@@ -347,3 +347,89 @@ fn rlp_length_near_usize_max_is_an_error() {
         Err(Error::InvalidMsg(_))
     ));
 }
+
+/// A transport on which a protocol write and the supervisor's Ping fail together: the
+/// protocol's write waits until the Ping has started and then fails; the Ping (written with
+/// `try_write_msg`) fails only once the protocol has seen its write fail, so that the
+/// write error is already reported when the Ping's error comes.
+struct FailTogether {
+    ping_started: (
+        crossbeam_channel::Sender<()>,
+        crossbeam_channel::Receiver<()>,
+    ),
+    write_reported: crossbeam_channel::Receiver<()>,
+    closing: parking_lot::Mutex<Option<crossbeam_channel::Sender<()>>>,
+    closed: crossbeam_channel::Receiver<()>,
+}
+
+impl MsgReader for FailTogether {
+    fn read_msg(&self) -> Result<Msg, Error> {
+        let _ = self.closed.recv();
+        Err(Error::Eof)
+    }
+}
+
+impl MsgWriter for FailTogether {
+    fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+        if msg.code == PING_MSG || msg.code == PONG_MSG {
+            return Ok(());
+        }
+        self.ping_started
+            .1
+            .recv_timeout(secs(10))
+            .expect("the Ping started");
+        Err(Error::other("protocol write failed"))
+    }
+}
+
+impl Transport for FailTogether {
+    fn shutdown(&self, _err: &Error) {
+        self.closing.lock().take();
+    }
+
+    fn try_write_msg(&self, msg: Msg) -> Result<TryWrite, Error> {
+        if msg.code != PING_MSG {
+            return Ok(TryWrite::WouldBlock(msg));
+        }
+        let _ = self.ping_started.0.try_send(());
+        self.write_reported
+            .recv_timeout(secs(10))
+            .expect("the protocol saw its write fail");
+        Err(Error::other("ping write failed"))
+    }
+}
+
+// Found in review: the supervisor writes Pings itself, and ended the peer with its own
+// failed Ping even when a protocol's write had failed first (its error already reported):
+// the first ending event must win, as in go-ethereum's run loop, which takes the write
+// error the moment it comes while its pinger is still writing.
+#[test]
+fn a_reported_write_error_wins_over_a_later_failed_ping() {
+    let (closing, closed) = crossbeam_channel::bounded(0);
+    let (reported_tx, write_reported) = crossbeam_channel::bounded(1);
+    let t = FailTogether {
+        ping_started: crossbeam_channel::bounded(1),
+        write_reported,
+        closing: parking_lot::Mutex::new(Some(closing)),
+        closed,
+    };
+    let proto = Protocol::new("fail", 1, 1, move |peer, rw| {
+        let err = rw.write_msg(Msg::new(0, vec![0xc0])).unwrap_err();
+        assert_eq!(err.to_string(), "protocol write failed");
+        reported_tx.send(()).unwrap();
+        let _ = peer.closed().recv();
+        Ok(())
+    });
+    let conn = ConnInfo {
+        caps: vec![proto.cap()],
+        ..ConnInfo::default()
+    };
+    let config = PeerConfig {
+        ping_interval: Duration::from_millis(20),
+        ..PeerConfig::default()
+    };
+    let peer = Peer::new(conn, std::sync::Arc::new(t), &[proto], config);
+    let (remote_requested, err) = within(secs(20), move || peer.run());
+    assert!(!remote_requested);
+    assert_eq!(err.to_string(), "protocol write failed");
+}
