@@ -1390,7 +1390,17 @@ impl MsgWriter for ProtoRwCore {
         if !token || self.inner.closing.load(Ordering::SeqCst) {
             return Err(Error::ShuttingDown);
         }
-        match self.transport.write_msg(msg) {
+        // A panic in the transport is this write's failure: caught here, so that the token is
+        // kept and the supervisor hears of it even when the writer is not a protocol thread
+        // (whose own panic would end the peer anyway).
+        let written = catch_unwind(AssertUnwindSafe(|| self.transport.write_msg(msg)))
+            .unwrap_or_else(|panic| {
+                Err(Error::other(format!(
+                    "transport write panicked: {}",
+                    panic_message(&*panic)
+                )))
+            });
+        match written {
             Ok(()) => {
                 self.running.counters.count_out(size);
                 if !self.inner.closing.load(Ordering::SeqCst) {

@@ -433,3 +433,59 @@ fn a_reported_write_error_wins_over_a_later_failed_ping() {
     assert!(!remote_requested);
     assert_eq!(err.to_string(), "protocol write failed");
 }
+
+// Found in review: a transport whose write panicked under a write from a thread other than
+// the protocol's (a `ProtoRw` clone handed to a helper thread) lost the write token without
+// telling the supervisor: later writes waited until shutdown and the peer never ended.
+#[test]
+fn a_transport_panic_in_a_write_from_another_thread_ends_the_peer() {
+    struct PanickyWrites(MemoryTransport);
+    impl MsgReader for PanickyWrites {
+        fn read_msg(&self) -> Result<Msg, Error> {
+            self.0.read_msg()
+        }
+    }
+    impl MsgWriter for PanickyWrites {
+        fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+            if msg.code >= BASE_PROTOCOL_LENGTH {
+                panic!("broken transport");
+            }
+            self.0.write_msg(msg)
+        }
+    }
+    impl Transport for PanickyWrites {
+        fn shutdown(&self, err: &Error) {
+            self.0.shutdown(err)
+        }
+    }
+
+    let proto = Protocol::new("a", 1, 1, |_peer, rw| {
+        let helper_rw = rw.clone();
+        // The helper's write panics inside the transport; the helper itself survives.
+        let helper = thread::spawn(move || helper_rw.write_msg(Msg::new(0, vec![0xc0])));
+        // Before the fix the panic reached the helper, and the peer then hung (the token was
+        // gone and nobody reported the failure); now the write returns it as an error.
+        let _ = helper.join();
+        loop {
+            rw.read_msg()?;
+        }
+    });
+    let (a, b) = MemoryTransport::pair();
+    let conn = ConnInfo {
+        caps: vec![Cap::new("a", 1)],
+        ..ConnInfo::default()
+    };
+    let peer = Peer::new(
+        conn,
+        std::sync::Arc::new(PanickyWrites(a)),
+        &[proto],
+        PeerConfig::default(),
+    );
+    let remote = thread::spawn(move || while b.read_msg().is_ok() {});
+    let (_, err) = within(secs(10), move || peer.run());
+    assert!(
+        err.to_string().contains("transport write panicked"),
+        "{err}"
+    );
+    within(secs(10), move || remote.join().unwrap());
+}
