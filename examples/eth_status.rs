@@ -343,7 +343,7 @@ fn listen(opts: &Opts) -> Result<(), String> {
     let live = Mutex::new(Vec::new());
     thread::scope(|s| {
         let mut served = 0u64;
-        while deadline.map_or(true, |d| Instant::now() < d) {
+        while deadline.is_none_or(|d| Instant::now() < d) {
             match listener.accept() {
                 Ok((stream, from)) => {
                     served += 1;

@@ -1157,7 +1157,7 @@ fn demo(args: &[String]) -> Result<(), Fail> {
         if tty {
             print!("\r{line}   ");
         } else if elapsed >= run_for
-            || last_line.map_or(true, |t| t.elapsed() >= Duration::from_secs(1))
+            || last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
         {
             println!("{line}");
             last_line = Some(Instant::now());

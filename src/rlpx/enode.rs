@@ -119,7 +119,7 @@ impl FromStr for Enode {
 }
 
 fn parse_key(hex: &str) -> Result<PublicKey, EnodeError> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(EnodeError::BadHex);
     }
     if hex.len() != 128 {

@@ -30,12 +30,7 @@ pub trait MacHash: Send + 'static {
     fn digest(&self) -> [u8; 32];
 }
 
-// The AVX-512 intrinsics are stable since Rust 1.89. The declared rust-version
-// (1.75) is already below what the locked dependencies need (aes 0.9 and
-// keccak-asm: 1.89, parking_lot 0.13: 1.95); raising it turns on lints across
-// the crate, so it is left to a change of its own.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::incompatible_msrv)]
 mod avx512;
 
 /// The production [`MacHash`]: a running Keccak-256 state.

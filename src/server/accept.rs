@@ -106,7 +106,7 @@ impl Inner {
             let (stream, addr) = match listener.accept() {
                 Ok(c) => c,
                 Err(e) if is_temporary_accept_error(&e) => {
-                    if last_log.map_or(true, |t| t.elapsed() >= Duration::from_secs(1)) {
+                    if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         debug!("temporary accept error: {e}");
                         last_log = Some(Instant::now());
                     }
