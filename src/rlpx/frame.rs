@@ -130,10 +130,14 @@ fn snappy_preamble_len(data: &[u8]) -> Option<usize> {
 }
 
 /// AES-CTR with a 128-bit big-endian counter, in the key size that was given.
+///
+/// The `aes` 0.8 key schedule is 960 bytes (room for its software fallback), so the
+/// stream lives on the heap: the frame halves, moved by value while a connection is set
+/// up, stay small.
 enum AesCtr {
-    A128(ctr::Ctr128BE<aes::Aes128>),
-    A192(ctr::Ctr128BE<aes::Aes192>),
-    A256(ctr::Ctr128BE<aes::Aes256>),
+    A128(Box<ctr::Ctr128BE<aes::Aes128>>),
+    A192(Box<ctr::Ctr128BE<aes::Aes192>>),
+    A256(Box<ctr::Ctr128BE<aes::Aes256>>),
 }
 
 impl AesCtr {
@@ -141,9 +145,15 @@ impl AesCtr {
         let bad = |_| RlpxError::InvalidSecretKey("AES secret must have 16, 24 or 32 bytes");
         let iv = [0u8; 16];
         Ok(match key.len() {
-            16 => AesCtr::A128(ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?),
-            24 => AesCtr::A192(ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?),
-            32 => AesCtr::A256(ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?),
+            16 => AesCtr::A128(Box::new(
+                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
+            )),
+            24 => AesCtr::A192(Box::new(
+                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
+            )),
+            32 => AesCtr::A256(Box::new(
+                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
+            )),
             _ => {
                 return Err(RlpxError::InvalidSecretKey(
                     "AES secret must have 16, 24 or 32 bytes",
