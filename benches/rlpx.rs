@@ -322,8 +322,39 @@ fn ecc(c: &mut Criterion) {
     group.finish();
 }
 
+/// AES-256-CTR keystream over 64 B, 1 KiB and 1 MiB, from the two crate generations:
+/// `aes` 0.9 (which picks VAES-512 at run time on CPUs that have it, and reserves
+/// kilobytes of stack on every call for it) and `aes` 0.8 / `ctr` 0.9 (AES-NI, a shallow
+/// stack), which the frame codec and ECIES use.
+fn aes_ctr(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aes256ctr");
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(2));
+    group.sample_size(30);
+    for size in [64usize, 1024, 1 << 20] {
+        let mut data = seeded_bytes(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        {
+            use aes09::cipher::{KeyIvInit, StreamCipher};
+            let mut c = ctr010::Ctr128BE::<aes09::Aes256>::new(&[1; 32].into(), &[0; 16].into());
+            group.bench_function(BenchmarkId::new("aes0.9-ctr0.10", size), |b| {
+                b.iter(|| c.apply_keystream(black_box(&mut data[..])))
+            });
+        }
+        {
+            use aes::cipher::{KeyIvInit, StreamCipher};
+            let mut c = ctr::Ctr128BE::<aes::Aes256>::new(&[1; 32].into(), &[0; 16].into());
+            group.bench_function(BenchmarkId::new("aes0.8-ctr0.9", size), |b| {
+                b.iter(|| c.apply_keystream(black_box(&mut data[..])))
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    aes_ctr,
     keccak,
     frame_write_read,
     frame_write_read_snappy,

@@ -130,10 +130,14 @@ fn snappy_preamble_len(data: &[u8]) -> Option<usize> {
 }
 
 /// AES-CTR with a 128-bit big-endian counter, in the key size that was given.
+///
+/// The `aes` 0.8 key schedule is 960 bytes (room for its software fallback), so the
+/// stream lives on the heap: the frame halves, moved by value while a connection is set
+/// up, stay small.
 enum AesCtr {
-    A128(ctr::Ctr128BE<aes::Aes128>),
-    A192(ctr::Ctr128BE<aes::Aes192>),
-    A256(ctr::Ctr128BE<aes::Aes256>),
+    A128(Box<ctr::Ctr128BE<aes::Aes128>>),
+    A192(Box<ctr::Ctr128BE<aes::Aes192>>),
+    A256(Box<ctr::Ctr128BE<aes::Aes256>>),
 }
 
 impl AesCtr {
@@ -141,9 +145,15 @@ impl AesCtr {
         let bad = |_| RlpxError::InvalidSecretKey("AES secret must have 16, 24 or 32 bytes");
         let iv = [0u8; 16];
         Ok(match key.len() {
-            16 => AesCtr::A128(ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?),
-            24 => AesCtr::A192(ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?),
-            32 => AesCtr::A256(ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?),
+            16 => AesCtr::A128(Box::new(
+                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
+            )),
+            24 => AesCtr::A192(Box::new(
+                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
+            )),
+            32 => AesCtr::A256(Box::new(
+                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
+            )),
             _ => {
                 return Err(RlpxError::InvalidSecretKey(
                     "AES secret must have 16, 24 or 32 bytes",
@@ -970,6 +980,209 @@ mod tests {
         send::<crate::rlpx::ConnReader>();
         send::<crate::rlpx::ConnWriter>();
         send::<crate::rlpx::Conn>();
+    }
+
+    /// Bytes of stack that `run` uses below its caller, measured by painting the free
+    /// part of a fresh thread's stack with a pattern and finding the deepest byte `run`
+    /// changed. `setup` runs first, unmeasured.
+    fn stack_used<S: Send + 'static>(
+        setup: impl FnOnce() -> S + Send + 'static,
+        run: impl FnOnce(&mut S) + Send + 'static,
+    ) -> usize {
+        const PAINT: u64 = 0xA5A5_A5A5_5A5A_5A5A;
+        /// The start of the mapping of this process that holds `addr`.
+        fn mapping_start(addr: usize) -> usize {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            for line in maps.lines() {
+                let range = line.split_whitespace().next().unwrap();
+                let (lo, hi) = range.split_once('-').unwrap();
+                let lo = usize::from_str_radix(lo, 16).unwrap();
+                let hi = usize::from_str_radix(hi, 16).unwrap();
+                if (lo..hi).contains(&addr) {
+                    return lo;
+                }
+            }
+            panic!("no mapping holds the stack address {addr:#x}");
+        }
+        #[inline(never)]
+        fn paint(lo: usize, hi: usize) {
+            for a in (lo..hi).step_by(8) {
+                // SAFETY: [lo, hi) is mapped, writable and below every live frame of
+                // this thread (the caller keeps a margin for this function's frame).
+                unsafe { std::ptr::write_volatile(a as *mut u64, PAINT) };
+            }
+        }
+        #[inline(never)]
+        fn deepest_change(lo: usize, hi: usize) -> usize {
+            (lo..hi)
+                .step_by(8)
+                // SAFETY: as in `paint`; the region is read, never through a reference.
+                .find(|&a| unsafe { std::ptr::read_volatile(a as *const u64) } != PAINT)
+                .unwrap_or(hi)
+        }
+        /// An address just below the caller's frame.
+        #[inline(never)]
+        fn below_caller() -> usize {
+            let marker = 0u8;
+            std::hint::black_box(std::ptr::addr_of!(marker)) as usize
+        }
+        #[inline(never)]
+        fn measure<S>(state: &mut S, run: impl FnOnce(&mut S)) -> usize {
+            let top = below_caller();
+            let lo = (mapping_start(top) + 4096) & !7;
+            // Below the frames of `paint` and `deepest_change`, which sit where
+            // `below_caller`'s did.
+            let hi = (top - 256) & !7;
+            paint(lo, hi);
+            run(state);
+            top - deepest_change(lo, hi)
+        }
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let mut state = setup();
+                measure(&mut state, run)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// Encrypting the 32 bytes of a small frame's header takes a shallow stack: an idle
+    /// peer's threads each touch every stack page their deepest call ever reached.
+    #[test]
+    fn small_frame_cipher_takes_a_shallow_stack() {
+        let used = stack_used(
+            || AesCtr::new(&[7; 32]).unwrap(),
+            |c| c.apply(&mut [0u8; 32]),
+        );
+        eprintln!("AES-CTR of 32 bytes: {used} bytes of stack");
+        // Unoptimised, the cipher's generic code runs in deep frames of its own.
+        let limit = if cfg!(debug_assertions) {
+            14 << 10
+        } else {
+            2 << 10
+        };
+        assert!(used < limit, "{used} bytes of stack");
+    }
+
+    /// Stack taken by each part of a Ping frame's way out and in: the deepest of them
+    /// sets how many stack pages an idle peer's threads keep.
+    #[test]
+    fn stack_of_a_small_frame_by_part() {
+        use crate::rlpx::mac::{HashMac, MacHash};
+        let parts: Vec<(&str, usize)> = vec![
+            (
+                "AES-256-CTR of 32 B, aes 0.8 (the frame cipher)",
+                stack_used(|| AesCtr::new(&[7; 32]).unwrap(), |c| c.apply(&mut [0; 32])),
+            ),
+            (
+                "AES-256-CTR of 32 B, aes 0.9 (VAES-512 where the CPU has it)",
+                stack_used(
+                    || {
+                        use aes09::cipher::KeyIvInit;
+                        ctr010::Ctr128BE::<aes09::Aes256>::new(&[7; 32].into(), &[0; 16].into())
+                    },
+                    |c| {
+                        use aes09::cipher::StreamCipher;
+                        c.apply_keystream(&mut [0; 32])
+                    },
+                ),
+            ),
+            (
+                "AES-256 of one block, aes 0.8 (the frame MAC's)",
+                stack_used(
+                    || {
+                        use aes::cipher::KeyInit;
+                        aes::Aes256::new(&[7; 32].into())
+                    },
+                    |c| {
+                        use aes::cipher::BlockEncrypt;
+                        c.encrypt_block((&mut [0u8; 16]).into())
+                    },
+                ),
+            ),
+            (
+                "AES-256 of one block, aes 0.9",
+                stack_used(
+                    || {
+                        use aes09::cipher::KeyInit;
+                        aes09::Aes256::new(&[7; 32].into())
+                    },
+                    |c| {
+                        use aes09::cipher::BlockCipherEncrypt;
+                        c.encrypt_block((&mut [0u8; 16]).into())
+                    },
+                ),
+            ),
+            (
+                "keccak update+digest of 32 B",
+                stack_used(KeccakMac::new, |h| {
+                    h.update(&[1; 32]);
+                    std::hint::black_box(h.digest());
+                }),
+            ),
+            (
+                "frame MAC of header and 16 B body",
+                stack_used(
+                    || HashMac::new(&[2; 32], KeccakMac::new()).unwrap(),
+                    |m| {
+                        std::hint::black_box(m.header(&[3; 16]));
+                        std::hint::black_box(m.frame(&[4; 16]));
+                    },
+                ),
+            ),
+            (
+                "snappy compress of 2 B",
+                stack_used(snap::raw::Encoder::new, |e| {
+                    std::hint::black_box(e.compress_vec(&[0xc0, 0x80]).unwrap());
+                }),
+            ),
+            (
+                "encode Ping with snappy",
+                stack_used(
+                    || pair(true).0,
+                    |e| {
+                        e.encode(0x02, &[0xc0]).unwrap();
+                    },
+                ),
+            ),
+            (
+                "read_msg Ping with snappy",
+                stack_used(
+                    || {
+                        let (mut e, i) = pair(true);
+                        e.encode(0x02, &[0xc0]).unwrap();
+                        (e.frame().to_vec(), i)
+                    },
+                    |(wire, i)| {
+                        std::hint::black_box(i.read_msg(&mut &wire[..]).unwrap().code);
+                    },
+                ),
+            ),
+        ];
+        for (what, used) in &parts {
+            eprintln!("stack: {what}: {used} bytes");
+        }
+        let used = |prefix: &str| parts.iter().find(|p| p.0.starts_with(prefix)).unwrap().1;
+        // The reason for aes 0.8: optimised, its calls take under a quarter of the stack of
+        // aes 0.9's (unoptimised, the generic cipher code adds deep frames to both).
+        let factor = if cfg!(debug_assertions) { 1 } else { 4 };
+        let (ctr8, ctr9) = (
+            used("AES-256-CTR of 32 B, aes 0.8"),
+            used("AES-256-CTR of 32 B, aes 0.9"),
+        );
+        assert!(ctr8 * factor < ctr9, "{ctr8} vs {ctr9}");
+        let (block8, block9) = (
+            used("AES-256 of one block, aes 0.8"),
+            used("AES-256 of one block, aes 0.9"),
+        );
+        assert!(block8 * factor < block9, "{block8} vs {block9}");
+        if !cfg!(debug_assertions) {
+            // Optimised, a Ping's frame goes out and in within 3 KiB of its caller.
+            assert!(used("encode Ping") < 3 << 10);
+            assert!(used("read_msg Ping") < 3 << 10);
+        }
     }
 
     #[test]

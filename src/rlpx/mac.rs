@@ -2,7 +2,7 @@
 //! cipher, plus the small hash abstraction that lets tests swap the keccak
 //! state for a fake one.
 
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use aes::cipher::{BlockEncrypt, KeyInit};
 use sha3::{Digest, Keccak256};
 
 use super::error::{Result, RlpxError};
