@@ -39,7 +39,6 @@ use crossbeam_channel::{bounded, never, select, Receiver, Sender};
 use log::{debug, trace};
 use parking_lot::Mutex;
 
-use crate::message::encode_items;
 use crate::transport::{TryWrite, PING_MSG, PONG_MSG};
 use crate::util::truncate_str;
 use crate::wait_group::{WaitGroup, WaitGroupGuard};
@@ -270,8 +269,11 @@ struct Inner {
     closing: AtomicBool,
     proto_err_tx: Sender<Error>,
     proto_err_rx: Receiver<Error>,
-    ping_recv_tx: Sender<()>,
-    ping_recv_rx: Receiver<()>,
+    ping_recv_tx: Sender<Control>,
+    ping_recv_rx: Receiver<Control>,
+    /// Set by a protocol writer whose write failed, before it reports: the reader then
+    /// writes no Pong (no write starts after a failed one).
+    write_failed: AtomicBool,
     /// Control messages queued while a `peer-ctl` thread writes.
     ctl: Mutex<CtlQueue>,
     /// Requests for a standby reader (see `reading`, invariant 4a).
@@ -417,6 +419,7 @@ impl Peer {
                 proto_err_rx,
                 ping_recv_tx,
                 ping_recv_rx,
+                write_failed: AtomicBool::new(false),
                 ctl: Mutex::new(CtlQueue::default()),
                 standby_req_rx,
                 reading,
@@ -808,6 +811,7 @@ impl Peer {
             running: &inner.running,
             ping_recv: &inner.ping_recv_tx,
             closed: &inner.closed,
+            peer: inner,
         };
         inner.reading.standby(&ctx, first);
     }
@@ -831,7 +835,7 @@ impl Peer {
         let mut ping_timer = timer(next_ping);
         let mut standby_check = never::<Instant>();
         let mut last_lazy_request: Option<Instant> = None;
-        let no_pongs = never::<()>();
+        let no_pongs = never::<Control>();
         loop {
             // While PING_RECV_CAPACITY Pongs wait for `peer-ctl`, Pong requests stay in
             // their channel, which then holds back the reader (back-pressure).
@@ -861,14 +865,14 @@ impl Peer {
                     return (Error::Disconnected(r), r, false);
                 }
                 recv(ping_timer) -> _ => Wake::PingDue,
-                recv(pongs) -> _ => Wake::PongRequested,
+                recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
                 recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
                 recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
                 recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
                 recv(standby_check) -> _ => Wake::StandbyCheck,
             };
             let result = match wake {
-                Wake::PingDue | Wake::PongRequested => {
+                Wake::PingDue | Wake::PongRequested(_) => {
                     // A due Ping goes before a Pong (a Ping flood must not starve it).
                     let due = next_ping.is_some_and(|at| Instant::now() >= at);
                     let ping = if due {
@@ -879,9 +883,9 @@ impl Peer {
                         Ok(())
                     };
                     match wake {
-                        Wake::PongRequested => ping.and_then(|()| {
-                            self.control(Control::Pong, transport, write_err, threads)
-                        }),
+                        Wake::PongRequested(kind) => {
+                            ping.and_then(|()| self.control(kind, transport, write_err, threads))
+                        }
                         _ => ping,
                     }
                 }
@@ -979,32 +983,29 @@ impl Peer {
             // A protocol write failed: the peer ends next, and nothing is written after it.
             return Ok(());
         }
-        {
-            let mut q = inner.ctl.lock();
-            if q.active {
-                match kind {
-                    Control::Ping => q.ping_due = true,
-                    Control::Pong => q.pongs += 1,
-                }
-                return Ok(());
-            }
+        // Under the lock throughout, so that the reader's own Pongs (`answer_ping`) and
+        // these writes never start after a failed one.
+        let mut q = inner.ctl.lock();
+        if q.active {
+            q.queue(kind);
+            return Ok(());
         }
-        let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
-        let job = match tried {
-            Ok(Ok(TryWrite::Done)) => return Ok(()),
-            Ok(Ok(TryWrite::Partial)) => CtlJob::Flush,
-            Ok(Ok(TryWrite::WouldBlock(msg))) => CtlJob::Write(msg),
-            Ok(Err(e)) => return Err(e),
-            Err(panic) => {
-                return Err(Error::other(format!(
-                    "peer control write panicked: {}",
-                    panic_message(&*panic)
-                )))
-            }
+        let job = match kind {
+            Control::Flush => CtlJob::Flush,
+            Control::Ping | Control::Pong => match try_control_write(transport, kind) {
+                Ok(None) => return Ok(()),
+                Ok(Some(job)) => job,
+                Err(e) => {
+                    // No control write starts after a failed one; the peer ends.
+                    q.active = true;
+                    return Err(e);
+                }
+            },
         };
+        q.active = true;
+        drop(q);
         // A writer that found its queue empty cleared `active` and is on its way out.
         ctl.join();
-        inner.ctl.lock().active = true;
         let peer = self.clone();
         let t = transport.clone();
         let done = ctl.done_tx.clone();
@@ -1066,12 +1067,18 @@ impl Peer {
                 return Some(e);
             }
             let mut q = inner.ctl.lock();
+            // Any write sends what a partial one left first, so it also does a flush.
             job = if q.ping_due {
                 q.ping_due = false;
+                q.flush = false;
                 CtlJob::Write(Control::Ping.msg())
             } else if q.pongs > 0 {
                 q.pongs -= 1;
+                q.flush = false;
                 CtlJob::Write(Control::Pong.msg())
+            } else if q.flush {
+                q.flush = false;
+                CtlJob::Flush
             } else {
                 q.active = false;
                 return None;
@@ -1084,8 +1091,8 @@ impl Peer {
 enum Wake {
     /// The Ping timer fired.
     PingDue,
-    /// The reader asked for a Pong.
-    PongRequested,
+    /// The reader asked for a Pong (or for the rest of one to be sent).
+    PongRequested(Control),
     /// `peer-ctl` ended.
     CtlDone,
     /// `peer-read` ended.
@@ -1096,20 +1103,87 @@ enum Wake {
     StandbyCheck,
 }
 
-/// A control message the supervisor sends.
-#[derive(Clone, Copy)]
+/// A control write the supervisor (or `peer-ctl`) does; the reader asks for the last two
+/// on `ping_recv` when it could not answer a Ping itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Control {
     Ping,
     Pong,
+    /// Send what the reader's partial Pong left.
+    Flush,
 }
 
 impl Control {
+    /// The message of a Ping or a Pong (never asked of a Flush, which writes no message).
     fn msg(self) -> Msg {
         let code = match self {
             Control::Ping => PING_MSG,
-            Control::Pong => PONG_MSG,
+            Control::Pong | Control::Flush => PONG_MSG,
         };
-        Msg::new(code, encode_items(&[]))
+        // The empty list, written out: an RLP encoder starts with a 1 KiB buffer, and that
+        // allocation (a malloc consolidation on a thread's arena) cost more than all else an
+        // idle peer does in a Ping round.
+        Msg::new(code, vec![EMPTY_LIST])
+    }
+}
+
+/// The RLP encoding of the empty list, the payload of a Ping or Pong.
+const EMPTY_LIST: u8 = 0xc0;
+
+/// Tries a Ping or Pong with `try_write_msg`: `None` when it went out whole, otherwise the
+/// job a `peer-ctl` must finish.
+fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<CtlJob>, Error> {
+    let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
+    match tried {
+        Ok(Ok(TryWrite::Done)) => Ok(None),
+        Ok(Ok(TryWrite::Partial)) => Ok(Some(CtlJob::Flush)),
+        Ok(Ok(TryWrite::WouldBlock(msg))) => Ok(Some(CtlJob::Write(msg))),
+        Ok(Err(e)) => Err(e),
+        Err(panic) => Err(Error::other(format!(
+            "peer control write panicked: {}",
+            panic_message(&*panic)
+        ))),
+    }
+}
+
+/// The reader's answer to a Ping (see `reading`): the Pong is written at once with the
+/// non-blocking `try_write_msg`, without waking the supervisor, when nothing stands in the
+/// way. Returns what the supervisor must still do, if anything:
+///
+/// - while a `peer-ctl` writes, the Pong joins its queue (if the queue has room, else the
+///   supervisor is asked, which holds back the reader as before);
+/// - after shutdown began or a write failed, nothing is written (as `Peer::control`);
+/// - when the socket takes none of it (another write in progress, a full buffer), the
+///   supervisor writes it; when it takes part, the supervisor has a `peer-ctl` send the
+///   rest;
+/// - a failed write ends the peer as a failed control write does.
+///
+/// Pongs are all alike, so their order among themselves does not matter; a due Ping is
+/// written by the supervisor as soon as its timer fires, so Pongs answered here never hold
+/// it back.
+fn answer_ping(inner: &Inner, transport: &dyn Transport) -> Option<Control> {
+    let mut q = inner.ctl.lock();
+    if q.active {
+        if q.pongs < PING_RECV_CAPACITY {
+            q.pongs += 1;
+            return None;
+        }
+        return Some(Control::Pong);
+    }
+    if inner.closing.load(Ordering::SeqCst) || inner.write_failed.load(Ordering::SeqCst) {
+        return None;
+    }
+    match try_control_write(transport, Control::Pong) {
+        Ok(None) => None,
+        Ok(Some(CtlJob::Flush)) => Some(Control::Flush),
+        Ok(Some(CtlJob::Write(_))) => Some(Control::Pong),
+        Err(e) => {
+            // No control write starts after this one; the peer ends. One slot per protocol
+            // plus one for the control writes, of which at most one fails.
+            q.active = true;
+            let _ = inner.proto_err_tx.try_send(e);
+            None
+        }
     }
 }
 
@@ -1132,6 +1206,19 @@ struct CtlQueue {
     ping_due: bool,
     /// Pongs owed, at most `PING_RECV_CAPACITY`.
     pongs: usize,
+    /// The rest of a partial Pong the reader wrote is still to be sent.
+    flush: bool,
+}
+
+impl CtlQueue {
+    /// Queues a control write for the running `peer-ctl`.
+    fn queue(&mut self, kind: Control) {
+        match kind {
+            Control::Ping => self.ping_due = true,
+            Control::Pong => self.pongs += 1,
+            Control::Flush => self.flush = true,
+        }
+    }
 }
 
 /// A thread kind the supervisor starts on demand, at most one at a time. The thread
@@ -1312,6 +1399,7 @@ impl MsgReader for ProtoRwCore {
             running: &inner.running,
             ping_recv: &inner.ping_recv_tx,
             closed: &self.closed,
+            peer: inner,
         };
         let mut msg = inner.reading.read_for(self.running.index, &ctx)?;
         self.running.counters.count_in(msg.size);
@@ -1366,6 +1454,7 @@ impl MsgWriter for ProtoRwCore {
             Err(e) => {
                 // Keep the token: no write starts after a failed one. There is one token,
                 // so at most one failure is ever sent and the slot is free.
+                self.inner.write_failed.store(true, Ordering::SeqCst);
                 let _ = self.write_err.send(e.clone());
                 Err(e)
             }
@@ -1425,4 +1514,20 @@ pub struct PeerInfo {
     /// Per running protocol: its peer info, `handshake` while the protocol reports none yet,
     /// or `unknown` when it has no peer-info callback.
     pub protocols: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages_carry_the_empty_list() {
+        let empty = crate::message::encode_items(&[]);
+        for (kind, code) in [(Control::Ping, PING_MSG), (Control::Pong, PONG_MSG)] {
+            let mut msg = kind.msg();
+            assert_eq!(msg.code, code);
+            assert_eq!(msg.size as usize, empty.len());
+            assert_eq!(msg.payload.consume(), &empty[..]);
+        }
+    }
 }
