@@ -15,12 +15,15 @@
 //!   is free and reads itself, so a busy protocol gets its messages without a hand-off;
 //!   `peer-read`, the standby reader, takes it when no protocol is waiting; it leaves after
 //!   a second unneeded and the supervisor starts it again on request (`standby_req` [1]).
-//!   The holder dispatches: Ping → a pong request (`ping_recv` [16]), Disconnect → the
+//!   The holder dispatches: Ping → a Pong written at once with `try_write_msg` (see
+//!   `answer_ping`), or a Pong request (`ping_recv` [16]) when the socket does not take it
+//!   at once, Disconnect → the
 //!   remote's reason, other base codes ignored, another protocol's message → that
 //!   protocol's one-message mailbox, where it holds back all reading until taken (geth's
 //!   rendezvous).
 //! - Control messages (a Ping every interval, a Pong per request) are written by the
-//!   supervisor with `Transport::try_write_msg`; what cannot go out at once is written by
+//!   supervisor with `Transport::try_write_msg` (holding the control queue's lock, as the
+//!   reader does for its own Pongs); what cannot go out at once is written by
 //!   `peer-ctl`, a short-lived thread that also drains the control messages queued meanwhile
 //!   (a due Ping before pending Pongs) and leaves. A failed control write ends the peer.
 //! - `proto-<name>/<version>` runs each negotiated protocol.
@@ -617,60 +620,118 @@ impl Peer {
     ///
     /// A peer runs once: a second call returns at once with an error.
     pub fn run(&self) -> (bool, Error) {
-        let inner = &self.inner;
-        if inner.started.swap(true, Ordering::SeqCst) {
-            return (false, Error::other("peer already started"));
-        }
-        let Some(transport) = inner.transport.clone() else {
-            return (false, Error::other("peer has no transport"));
+        // The supervisor's thread spends the peer's life in `supervise`: startup and
+        // shutdown are separate frames, so that the one it waits in stays small (each
+        // stack page it touches stays resident for the peer's life).
+        let mut run = match self.start_run() {
+            Ok(run) => run,
+            Err(e) => return (false, e),
         };
-        let Some(closed_tx) = inner.closed_tx.lock().take() else {
-            return (false, Error::other("peer already closed"));
-        };
-        self.publish(PeerEvent {
-            remote_address: self.remote_addr(),
-            local_address: self.local_addr(),
-            ..PeerEvent::new(PeerEventType::Add, inner.conn.id)
-        });
-
-        let (write_start_tx, write_start) = bounded::<()>(1);
-        let (write_err_tx, write_err) = bounded::<Error>(1);
-        let (read_err_tx, read_err) = bounded::<Error>(1);
-        let mut handles = Vec::with_capacity(inner.running.len());
-        let mut threads = OnDemandThreads {
-            standby: OnDemand::new(),
-            ctl: OnDemand::new(),
-            stack: inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE)),
-        };
-        let mut failed = inner
-            .slots
-            .take_pending_disconnect()
-            .map(Error::Disconnected);
-
-        // Every failed read reports here, once (the read role dies with it).
-        inner.reading.set_error_sink(read_err_tx);
-        if let Err(e) = self.start_standby(&transport, &mut threads, true) {
-            failed = Some(e);
-        }
-        let _ = write_start_tx.try_send(());
-        if failed.is_none() {
-            if let Err(e) = self.start_protocols(
-                &transport,
-                (&write_start_tx, &write_start),
-                &write_err_tx,
-                &mut handles,
-            ) {
-                failed = Some(e);
-            }
-        }
-
-        let (err, reason, remote_requested) = match failed {
+        let (err, reason, remote_requested) = match run.failed.take() {
             Some(e) => {
                 let reason = e.disc_reason().unwrap_or(DiscReason::NETWORK_ERROR);
                 (e, reason, false)
             }
-            None => self.supervise(&transport, &write_err, &read_err, &mut threads),
+            None => self.supervise(
+                &run.transport,
+                &run.write_err,
+                &run.read_err,
+                &mut run.threads,
+            ),
         };
+        self.finish_run(run, err, reason, remote_requested)
+    }
+
+    /// `run`'s start: the checks, the `add` event, the channels, and the standby and
+    /// protocol threads. A failure to start a thread is in `failed` (the peer then ends at
+    /// once, after joining what started).
+    #[inline(never)]
+    fn start_run(&self) -> Result<Box<RunState>, Error> {
+        let inner = &self.inner;
+        if inner.started.swap(true, Ordering::SeqCst) {
+            return Err(Error::other("peer already started"));
+        }
+        let Some(transport) = inner.transport.clone() else {
+            return Err(Error::other("peer has no transport"));
+        };
+        let Some(closed_tx) = inner.closed_tx.lock().take() else {
+            return Err(Error::other("peer already closed"));
+        };
+        self.publish_add();
+        let (mut run, read_err_tx) = self.new_run_state(transport, closed_tx);
+
+        // Every failed read reports here, once (the read role dies with it).
+        inner.reading.set_error_sink(read_err_tx);
+        if let Err(e) = self.start_standby(&run.transport, &mut run.threads, true) {
+            run.failed = Some(e);
+        }
+        let _ = run.write_start.0.try_send(());
+        if run.failed.is_none() {
+            if let Err(e) = self.start_protocols(
+                &run.transport,
+                (&run.write_start.0, &run.write_start.1),
+                &run.write_err_tx,
+                &mut run.handles,
+            ) {
+                run.failed = Some(e);
+            }
+        }
+        Ok(run)
+    }
+
+    /// The channels and state of a run, and the sender of the reader's errors (made in a
+    /// frame of their own: making a channel puts a large, cache-padded value on the stack,
+    /// and the frame that goes on to start the threads should be small).
+    #[inline(never)]
+    fn new_run_state(
+        &self,
+        transport: Arc<dyn Transport>,
+        closed_tx: Sender<()>,
+    ) -> (Box<RunState>, Sender<Error>) {
+        let inner = &self.inner;
+        let (write_err_tx, write_err) = bounded::<Error>(1);
+        let (read_err_tx, read_err) = bounded::<Error>(1);
+        // Boxed: not in the frame of `run`, under the one the supervisor waits in.
+        let run = Box::new(RunState {
+            transport,
+            closed_tx,
+            write_start: bounded::<()>(1),
+            write_err_tx,
+            write_err,
+            read_err,
+            handles: Vec::with_capacity(inner.running.len()),
+            threads: OnDemandThreads {
+                standby: OnDemand::new(),
+                ctl: OnDemand::new(),
+                stack: inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE)),
+            },
+            failed: inner
+                .slots
+                .take_pending_disconnect()
+                .map(Error::Disconnected),
+        });
+        (run, read_err_tx)
+    }
+
+    /// `run`'s end: broadcasts the shutdown, closes the transport with `reason`, joins every
+    /// thread and publishes the `drop` event.
+    #[inline(never)]
+    fn finish_run(
+        &self,
+        run: Box<RunState>,
+        err: Error,
+        reason: DiscReason,
+        remote_requested: bool,
+    ) -> (bool, Error) {
+        let inner = &self.inner;
+        let RunState {
+            transport,
+            closed_tx,
+            write_start,
+            handles,
+            mut threads,
+            ..
+        } = *run;
         debug!(
             "peer {} ending: {} (remote requested: {}), sending reason: {}",
             inner.conn.id.terminal_string(),
@@ -685,7 +746,7 @@ impl Peer {
         inner.closing.store(true, Ordering::SeqCst);
         drop(closed_tx);
         inner.reading.close();
-        let _ = write_start.try_recv();
+        let _ = write_start.1.try_recv();
         transport.shutdown(&Error::Disconnected(reason));
         inner.wg.wait();
         for h in handles {
@@ -700,6 +761,16 @@ impl Peer {
             ..PeerEvent::dropped(inner.conn.id, err.clone(), remote_requested)
         });
         (remote_requested, err)
+    }
+
+    /// Publishes the `add` event (its own frame: a `PeerEvent` is large).
+    #[inline(never)]
+    fn publish_add(&self) {
+        self.publish(PeerEvent {
+            remote_address: self.remote_addr(),
+            local_address: self.local_addr(),
+            ..PeerEvent::new(PeerEventType::Add, self.inner.conn.id)
+        });
     }
 
     fn publish(&self, event: PeerEvent) {
@@ -734,6 +805,7 @@ impl Peer {
         })
     }
 
+    #[inline(never)]
     fn start_protocols(
         &self,
         transport: &Arc<dyn Transport>,
@@ -820,6 +892,7 @@ impl Peer {
     /// the remote asked), meanwhile timing the Pings, taking Pong requests, and starting and
     /// joining the threads that come and go. Never blocks on a write: control messages go
     /// through [`Peer::control`].
+    #[inline(never)]
     fn supervise(
         &self,
         transport: &Arc<dyn Transport>,
@@ -1257,6 +1330,25 @@ struct OnDemandThreads {
     ctl: OnDemand,
     /// Their stack size.
     stack: Option<usize>,
+}
+
+/// What `Peer::run` keeps from its start to its end.
+struct RunState {
+    transport: Arc<dyn Transport>,
+    /// Dropped to broadcast the shutdown.
+    closed_tx: Sender<()>,
+    /// The write token's slot (emptied at shutdown), with a sender kept as long as the peer
+    /// runs.
+    write_start: (Sender<()>, Receiver<()>),
+    /// Kept so that `write_err` is never disconnected while the peer runs.
+    write_err_tx: Sender<Error>,
+    write_err: Receiver<Error>,
+    read_err: Receiver<Error>,
+    /// The protocol threads.
+    handles: Vec<JoinHandle<()>>,
+    threads: OnDemandThreads,
+    /// Why the peer ends before supervising, if it does.
+    failed: Option<Error>,
 }
 
 /// Sends the end signal of an [`OnDemand`] thread when dropped (also on a panic).
