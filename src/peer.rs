@@ -15,12 +15,15 @@
 //!   is free and reads itself, so a busy protocol gets its messages without a hand-off;
 //!   `peer-read`, the standby reader, takes it when no protocol is waiting; it leaves after
 //!   a second unneeded and the supervisor starts it again on request (`standby_req` [1]).
-//!   The holder dispatches: Ping → a pong request (`ping_recv` [16]), Disconnect → the
+//!   The holder dispatches: Ping → a Pong written at once with `try_write_msg` (see
+//!   `answer_ping`), or a Pong request (`ping_recv` [16]) when the socket does not take it
+//!   at once, Disconnect → the
 //!   remote's reason, other base codes ignored, another protocol's message → that
 //!   protocol's one-message mailbox, where it holds back all reading until taken (geth's
 //!   rendezvous).
 //! - Control messages (a Ping every interval, a Pong per request) are written by the
-//!   supervisor with `Transport::try_write_msg`; what cannot go out at once is written by
+//!   supervisor with `Transport::try_write_msg` (holding the control queue's lock, as the
+//!   reader does for its own Pongs); what cannot go out at once is written by
 //!   `peer-ctl`, a short-lived thread that also drains the control messages queued meanwhile
 //!   (a due Ping before pending Pongs) and leaves. A failed control write ends the peer.
 //! - `proto-<name>/<version>` runs each negotiated protocol.
@@ -39,7 +42,6 @@ use crossbeam_channel::{bounded, never, select, Receiver, Sender};
 use log::{debug, trace};
 use parking_lot::Mutex;
 
-use crate::message::encode_items;
 use crate::transport::{TryWrite, PING_MSG, PONG_MSG};
 use crate::util::truncate_str;
 use crate::wait_group::{WaitGroup, WaitGroupGuard};
@@ -270,8 +272,11 @@ struct Inner {
     closing: AtomicBool,
     proto_err_tx: Sender<Error>,
     proto_err_rx: Receiver<Error>,
-    ping_recv_tx: Sender<()>,
-    ping_recv_rx: Receiver<()>,
+    ping_recv_tx: Sender<Control>,
+    ping_recv_rx: Receiver<Control>,
+    /// Set by a protocol writer whose write failed, before it reports: the reader then
+    /// writes no Pong (no write starts after a failed one).
+    write_failed: AtomicBool,
     /// Control messages queued while a `peer-ctl` thread writes.
     ctl: Mutex<CtlQueue>,
     /// Requests for a standby reader (see `reading`, invariant 4a).
@@ -417,6 +422,7 @@ impl Peer {
                 proto_err_rx,
                 ping_recv_tx,
                 ping_recv_rx,
+                write_failed: AtomicBool::new(false),
                 ctl: Mutex::new(CtlQueue::default()),
                 standby_req_rx,
                 reading,
@@ -614,60 +620,118 @@ impl Peer {
     ///
     /// A peer runs once: a second call returns at once with an error.
     pub fn run(&self) -> (bool, Error) {
-        let inner = &self.inner;
-        if inner.started.swap(true, Ordering::SeqCst) {
-            return (false, Error::other("peer already started"));
-        }
-        let Some(transport) = inner.transport.clone() else {
-            return (false, Error::other("peer has no transport"));
+        // The supervisor's thread spends the peer's life in `supervise`: startup and
+        // shutdown are separate frames, so that the one it waits in stays small (each
+        // stack page it touches stays resident for the peer's life).
+        let mut run = match self.start_run() {
+            Ok(run) => run,
+            Err(e) => return (false, e),
         };
-        let Some(closed_tx) = inner.closed_tx.lock().take() else {
-            return (false, Error::other("peer already closed"));
-        };
-        self.publish(PeerEvent {
-            remote_address: self.remote_addr(),
-            local_address: self.local_addr(),
-            ..PeerEvent::new(PeerEventType::Add, inner.conn.id)
-        });
-
-        let (write_start_tx, write_start) = bounded::<()>(1);
-        let (write_err_tx, write_err) = bounded::<Error>(1);
-        let (read_err_tx, read_err) = bounded::<Error>(1);
-        let mut handles = Vec::with_capacity(inner.running.len());
-        let mut threads = OnDemandThreads {
-            standby: OnDemand::new(),
-            ctl: OnDemand::new(),
-            stack: inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE)),
-        };
-        let mut failed = inner
-            .slots
-            .take_pending_disconnect()
-            .map(Error::Disconnected);
-
-        // Every failed read reports here, once (the read role dies with it).
-        inner.reading.set_error_sink(read_err_tx);
-        if let Err(e) = self.start_standby(&transport, &mut threads, true) {
-            failed = Some(e);
-        }
-        let _ = write_start_tx.try_send(());
-        if failed.is_none() {
-            if let Err(e) = self.start_protocols(
-                &transport,
-                (&write_start_tx, &write_start),
-                &write_err_tx,
-                &mut handles,
-            ) {
-                failed = Some(e);
-            }
-        }
-
-        let (err, reason, remote_requested) = match failed {
+        let (err, reason, remote_requested) = match run.failed.take() {
             Some(e) => {
                 let reason = e.disc_reason().unwrap_or(DiscReason::NETWORK_ERROR);
                 (e, reason, false)
             }
-            None => self.supervise(&transport, &write_err, &read_err, &mut threads),
+            None => self.supervise(
+                &run.transport,
+                &run.write_err,
+                &run.read_err,
+                &mut run.threads,
+            ),
         };
+        self.finish_run(run, err, reason, remote_requested)
+    }
+
+    /// `run`'s start: the checks, the `add` event, the channels, and the standby and
+    /// protocol threads. A failure to start a thread is in `failed` (the peer then ends at
+    /// once, after joining what started).
+    #[inline(never)]
+    fn start_run(&self) -> Result<Box<RunState>, Error> {
+        let inner = &self.inner;
+        if inner.started.swap(true, Ordering::SeqCst) {
+            return Err(Error::other("peer already started"));
+        }
+        let Some(transport) = inner.transport.clone() else {
+            return Err(Error::other("peer has no transport"));
+        };
+        let Some(closed_tx) = inner.closed_tx.lock().take() else {
+            return Err(Error::other("peer already closed"));
+        };
+        self.publish_add();
+        let (mut run, read_err_tx) = self.new_run_state(transport, closed_tx);
+
+        // Every failed read reports here, once (the read role dies with it).
+        inner.reading.set_error_sink(read_err_tx);
+        if let Err(e) = self.start_standby(&run.transport, &mut run.threads, true) {
+            run.failed = Some(e);
+        }
+        let _ = run.write_start.0.try_send(());
+        if run.failed.is_none() {
+            if let Err(e) = self.start_protocols(
+                &run.transport,
+                (&run.write_start.0, &run.write_start.1),
+                &run.write_err_tx,
+                &mut run.handles,
+            ) {
+                run.failed = Some(e);
+            }
+        }
+        Ok(run)
+    }
+
+    /// The channels and state of a run, and the sender of the reader's errors (made in a
+    /// frame of their own: making a channel puts a large, cache-padded value on the stack,
+    /// and the frame that goes on to start the threads should be small).
+    #[inline(never)]
+    fn new_run_state(
+        &self,
+        transport: Arc<dyn Transport>,
+        closed_tx: Sender<()>,
+    ) -> (Box<RunState>, Sender<Error>) {
+        let inner = &self.inner;
+        let (write_err_tx, write_err) = bounded::<Error>(1);
+        let (read_err_tx, read_err) = bounded::<Error>(1);
+        // Boxed: not in the frame of `run`, under the one the supervisor waits in.
+        let run = Box::new(RunState {
+            transport,
+            closed_tx,
+            write_start: bounded::<()>(1),
+            write_err_tx,
+            write_err,
+            read_err,
+            handles: Vec::with_capacity(inner.running.len()),
+            threads: OnDemandThreads {
+                standby: OnDemand::new(),
+                ctl: OnDemand::new(),
+                stack: inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE)),
+            },
+            failed: inner
+                .slots
+                .take_pending_disconnect()
+                .map(Error::Disconnected),
+        });
+        (run, read_err_tx)
+    }
+
+    /// `run`'s end: broadcasts the shutdown, closes the transport with `reason`, joins every
+    /// thread and publishes the `drop` event.
+    #[inline(never)]
+    fn finish_run(
+        &self,
+        run: Box<RunState>,
+        err: Error,
+        reason: DiscReason,
+        remote_requested: bool,
+    ) -> (bool, Error) {
+        let inner = &self.inner;
+        let RunState {
+            transport,
+            closed_tx,
+            write_start,
+            handles,
+            mut threads,
+            ..
+        } = *run;
         debug!(
             "peer {} ending: {} (remote requested: {}), sending reason: {}",
             inner.conn.id.terminal_string(),
@@ -682,7 +746,7 @@ impl Peer {
         inner.closing.store(true, Ordering::SeqCst);
         drop(closed_tx);
         inner.reading.close();
-        let _ = write_start.try_recv();
+        let _ = write_start.1.try_recv();
         transport.shutdown(&Error::Disconnected(reason));
         inner.wg.wait();
         for h in handles {
@@ -697,6 +761,16 @@ impl Peer {
             ..PeerEvent::dropped(inner.conn.id, err.clone(), remote_requested)
         });
         (remote_requested, err)
+    }
+
+    /// Publishes the `add` event (its own frame: a `PeerEvent` is large).
+    #[inline(never)]
+    fn publish_add(&self) {
+        self.publish(PeerEvent {
+            remote_address: self.remote_addr(),
+            local_address: self.local_addr(),
+            ..PeerEvent::new(PeerEventType::Add, self.inner.conn.id)
+        });
     }
 
     fn publish(&self, event: PeerEvent) {
@@ -731,6 +805,7 @@ impl Peer {
         })
     }
 
+    #[inline(never)]
     fn start_protocols(
         &self,
         transport: &Arc<dyn Transport>,
@@ -808,6 +883,7 @@ impl Peer {
             running: &inner.running,
             ping_recv: &inner.ping_recv_tx,
             closed: &inner.closed,
+            peer: inner,
         };
         inner.reading.standby(&ctx, first);
     }
@@ -816,6 +892,7 @@ impl Peer {
     /// the remote asked), meanwhile timing the Pings, taking Pong requests, and starting and
     /// joining the threads that come and go. Never blocks on a write: control messages go
     /// through [`Peer::control`].
+    #[inline(never)]
     fn supervise(
         &self,
         transport: &Arc<dyn Transport>,
@@ -831,7 +908,7 @@ impl Peer {
         let mut ping_timer = timer(next_ping);
         let mut standby_check = never::<Instant>();
         let mut last_lazy_request: Option<Instant> = None;
-        let no_pongs = never::<()>();
+        let no_pongs = never::<Control>();
         loop {
             // While PING_RECV_CAPACITY Pongs wait for `peer-ctl`, Pong requests stay in
             // their channel, which then holds back the reader (back-pressure).
@@ -850,14 +927,14 @@ impl Peer {
                     return End::Disc(res.unwrap_or(DiscReason::REQUESTED)).outcome();
                 }
                 recv(ping_timer) -> _ => Wake::PingDue,
-                recv(pongs) -> _ => Wake::PongRequested,
+                recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
                 recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
                 recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
                 recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
                 recv(standby_check) -> _ => Wake::StandbyCheck,
             };
             let result = match wake {
-                Wake::PingDue | Wake::PongRequested => {
+                Wake::PingDue | Wake::PongRequested(_) => {
                     // A due Ping goes before a Pong (a Ping flood must not starve it).
                     let due = next_ping.is_some_and(|at| Instant::now() >= at);
                     let ping = if due {
@@ -868,9 +945,9 @@ impl Peer {
                         Ok(())
                     };
                     match wake {
-                        Wake::PongRequested => ping.and_then(|()| {
-                            self.control(Control::Pong, transport, write_err, threads)
-                        }),
+                        Wake::PongRequested(kind) => {
+                            ping.and_then(|()| self.control(kind, transport, write_err, threads))
+                        }
                         _ => ping,
                     }
                 }
@@ -985,32 +1062,29 @@ impl Peer {
             // A protocol write failed: the peer ends next, and nothing is written after it.
             return Ok(());
         }
-        {
-            let mut q = inner.ctl.lock();
-            if q.active {
-                match kind {
-                    Control::Ping => q.ping_due = true,
-                    Control::Pong => q.pongs += 1,
-                }
-                return Ok(());
-            }
+        // Under the lock throughout, so that the reader's own Pongs (`answer_ping`) and
+        // these writes never start after a failed one.
+        let mut q = inner.ctl.lock();
+        if q.active {
+            q.queue(kind);
+            return Ok(());
         }
-        let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
-        let job = match tried {
-            Ok(Ok(TryWrite::Done)) => return Ok(()),
-            Ok(Ok(TryWrite::Partial)) => CtlJob::Flush,
-            Ok(Ok(TryWrite::WouldBlock(msg))) => CtlJob::Write(msg),
-            Ok(Err(e)) => return Err(e),
-            Err(panic) => {
-                return Err(Error::other(format!(
-                    "peer control write panicked: {}",
-                    panic_message(&*panic)
-                )))
-            }
+        let job = match kind {
+            Control::Flush => CtlJob::Flush,
+            Control::Ping | Control::Pong => match try_control_write(transport, kind) {
+                Ok(None) => return Ok(()),
+                Ok(Some(job)) => job,
+                Err(e) => {
+                    // No control write starts after a failed one; the peer ends.
+                    q.active = true;
+                    return Err(e);
+                }
+            },
         };
+        q.active = true;
+        drop(q);
         // A writer that found its queue empty cleared `active` and is on its way out.
         ctl.join();
-        inner.ctl.lock().active = true;
         let peer = self.clone();
         let t = transport.clone();
         let done = ctl.done_tx.clone();
@@ -1072,12 +1146,18 @@ impl Peer {
                 return Some(e);
             }
             let mut q = inner.ctl.lock();
+            // Any write sends what a partial one left first, so it also does a flush.
             job = if q.ping_due {
                 q.ping_due = false;
+                q.flush = false;
                 CtlJob::Write(Control::Ping.msg())
             } else if q.pongs > 0 {
                 q.pongs -= 1;
+                q.flush = false;
                 CtlJob::Write(Control::Pong.msg())
+            } else if q.flush {
+                q.flush = false;
+                CtlJob::Flush
             } else {
                 q.active = false;
                 return None;
@@ -1120,8 +1200,8 @@ impl End {
 enum Wake {
     /// The Ping timer fired.
     PingDue,
-    /// The reader asked for a Pong.
-    PongRequested,
+    /// The reader asked for a Pong (or for the rest of one to be sent).
+    PongRequested(Control),
     /// `peer-ctl` ended.
     CtlDone,
     /// `peer-read` ended.
@@ -1132,20 +1212,87 @@ enum Wake {
     StandbyCheck,
 }
 
-/// A control message the supervisor sends.
-#[derive(Clone, Copy)]
+/// A control write the supervisor (or `peer-ctl`) does; the reader asks for the last two
+/// on `ping_recv` when it could not answer a Ping itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Control {
     Ping,
     Pong,
+    /// Send what the reader's partial Pong left.
+    Flush,
 }
 
 impl Control {
+    /// The message of a Ping or a Pong (never asked of a Flush, which writes no message).
     fn msg(self) -> Msg {
         let code = match self {
             Control::Ping => PING_MSG,
-            Control::Pong => PONG_MSG,
+            Control::Pong | Control::Flush => PONG_MSG,
         };
-        Msg::new(code, encode_items(&[]))
+        // The empty list, written out: an RLP encoder starts with a 1 KiB buffer, and that
+        // allocation (a malloc consolidation on a thread's arena) cost more than all else an
+        // idle peer does in a Ping round.
+        Msg::new(code, vec![EMPTY_LIST])
+    }
+}
+
+/// The RLP encoding of the empty list, the payload of a Ping or Pong.
+const EMPTY_LIST: u8 = 0xc0;
+
+/// Tries a Ping or Pong with `try_write_msg`: `None` when it went out whole, otherwise the
+/// job a `peer-ctl` must finish.
+fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<CtlJob>, Error> {
+    let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
+    match tried {
+        Ok(Ok(TryWrite::Done)) => Ok(None),
+        Ok(Ok(TryWrite::Partial)) => Ok(Some(CtlJob::Flush)),
+        Ok(Ok(TryWrite::WouldBlock(msg))) => Ok(Some(CtlJob::Write(msg))),
+        Ok(Err(e)) => Err(e),
+        Err(panic) => Err(Error::other(format!(
+            "peer control write panicked: {}",
+            panic_message(&*panic)
+        ))),
+    }
+}
+
+/// The reader's answer to a Ping (see `reading`): the Pong is written at once with the
+/// non-blocking `try_write_msg`, without waking the supervisor, when nothing stands in the
+/// way. Returns what the supervisor must still do, if anything:
+///
+/// - while a `peer-ctl` writes, the Pong joins its queue (if the queue has room, else the
+///   supervisor is asked, which holds back the reader as before);
+/// - after shutdown began or a write failed, nothing is written (as `Peer::control`);
+/// - when the socket takes none of it (another write in progress, a full buffer), the
+///   supervisor writes it; when it takes part, the supervisor has a `peer-ctl` send the
+///   rest;
+/// - a failed write ends the peer as a failed control write does.
+///
+/// Pongs are all alike, so their order among themselves does not matter; a due Ping is
+/// written by the supervisor as soon as its timer fires, so Pongs answered here never hold
+/// it back.
+fn answer_ping(inner: &Inner, transport: &dyn Transport) -> Option<Control> {
+    let mut q = inner.ctl.lock();
+    if q.active {
+        if q.pongs < PING_RECV_CAPACITY {
+            q.pongs += 1;
+            return None;
+        }
+        return Some(Control::Pong);
+    }
+    if inner.closing.load(Ordering::SeqCst) || inner.write_failed.load(Ordering::SeqCst) {
+        return None;
+    }
+    match try_control_write(transport, Control::Pong) {
+        Ok(None) => None,
+        Ok(Some(CtlJob::Flush)) => Some(Control::Flush),
+        Ok(Some(CtlJob::Write(_))) => Some(Control::Pong),
+        Err(e) => {
+            // No control write starts after this one; the peer ends. One slot per protocol
+            // plus one for the control writes, of which at most one fails.
+            q.active = true;
+            let _ = inner.proto_err_tx.try_send(e);
+            None
+        }
     }
 }
 
@@ -1168,6 +1315,19 @@ struct CtlQueue {
     ping_due: bool,
     /// Pongs owed, at most `PING_RECV_CAPACITY`.
     pongs: usize,
+    /// The rest of a partial Pong the reader wrote is still to be sent.
+    flush: bool,
+}
+
+impl CtlQueue {
+    /// Queues a control write for the running `peer-ctl`.
+    fn queue(&mut self, kind: Control) {
+        match kind {
+            Control::Ping => self.ping_due = true,
+            Control::Pong => self.pongs += 1,
+            Control::Flush => self.flush = true,
+        }
+    }
 }
 
 /// A thread kind the supervisor starts on demand, at most one at a time. The thread
@@ -1206,6 +1366,25 @@ struct OnDemandThreads {
     ctl: OnDemand,
     /// Their stack size.
     stack: Option<usize>,
+}
+
+/// What `Peer::run` keeps from its start to its end.
+struct RunState {
+    transport: Arc<dyn Transport>,
+    /// Dropped to broadcast the shutdown.
+    closed_tx: Sender<()>,
+    /// The write token's slot (emptied at shutdown), with a sender kept as long as the peer
+    /// runs.
+    write_start: (Sender<()>, Receiver<()>),
+    /// Kept so that `write_err` is never disconnected while the peer runs.
+    write_err_tx: Sender<Error>,
+    write_err: Receiver<Error>,
+    read_err: Receiver<Error>,
+    /// The protocol threads.
+    handles: Vec<JoinHandle<()>>,
+    threads: OnDemandThreads,
+    /// Why the peer ends before supervising, if it does.
+    failed: Option<Error>,
 }
 
 /// Sends the end signal of an [`OnDemand`] thread when dropped (also on a panic).
@@ -1348,6 +1527,7 @@ impl MsgReader for ProtoRwCore {
             running: &inner.running,
             ping_recv: &inner.ping_recv_tx,
             closed: &self.closed,
+            peer: inner,
         };
         let mut msg = inner.reading.read_for(self.running.index, &ctx)?;
         self.running.counters.count_in(msg.size);
@@ -1412,6 +1592,7 @@ impl MsgWriter for ProtoRwCore {
             Err(e) => {
                 // Keep the token: no write starts after a failed one. There is one token,
                 // so at most one failure is ever sent and the slot is free.
+                self.inner.write_failed.store(true, Ordering::SeqCst);
                 let _ = self.write_err.send(e.clone());
                 Err(e)
             }
@@ -1471,4 +1652,20 @@ pub struct PeerInfo {
     /// Per running protocol: its peer info, `handshake` while the protocol reports none yet,
     /// or `unknown` when it has no peer-info callback.
     pub protocols: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages_carry_the_empty_list() {
+        let empty = crate::message::encode_items(&[]);
+        for (kind, code) in [(Control::Ping, PING_MSG), (Control::Pong, PONG_MSG)] {
+            let mut msg = kind.msg();
+            assert_eq!(msg.code, code);
+            assert_eq!(msg.size as usize, empty.len());
+            assert_eq!(msg.payload.consume(), &empty[..]);
+        }
+    }
 }

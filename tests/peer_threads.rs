@@ -342,6 +342,8 @@ struct TryTransport {
     left: Mutex<Option<Msg>>,
     writes: AtomicUsize,
     flushes: AtomicUsize,
+    /// The names of the threads that called `try_write_msg`, with the message code.
+    tried_by: Mutex<Vec<(u64, String)>>,
     closing: Mutex<Option<Sender<()>>>,
     closed: Receiver<()>,
 }
@@ -358,6 +360,7 @@ impl TryTransport {
             left: Mutex::new(None),
             writes: AtomicUsize::new(0),
             flushes: AtomicUsize::new(0),
+            tried_by: Mutex::new(Vec::new()),
             closing: Mutex::new(Some(closing)),
             closed,
         };
@@ -387,6 +390,8 @@ impl Transport for TryTransport {
     }
 
     fn try_write_msg(&self, msg: Msg) -> Result<TryWrite, Error> {
+        let name = thread::current().name().unwrap_or_default().to_string();
+        self.tried_by.lock().push((msg.code, name));
         if self.partial {
             *self.left.lock() = Some(msg);
             Ok(TryWrite::Partial)
@@ -453,4 +458,66 @@ fn control_messages_written_at_once_need_no_control_writer() {
 #[test]
 fn partial_control_writes_are_flushed() {
     control_through_try_write(true);
+}
+
+/// A Ping is answered by the thread that read it (a protocol leading the read role, or the
+/// standby reader), not by the supervisor: an idle peer's Ping round wakes only its reader.
+/// With `partial`, the rest of the Pong is sent by a `peer-ctl` the supervisor starts.
+fn pong_written_by_reader(partial: bool, protocols: &[Protocol]) {
+    let _g = serial();
+    let (t, inbox, outbox) = TryTransport::new(partial);
+    let caps = protocols.iter().map(Protocol::cap).collect();
+    let conn = ConnInfo {
+        caps,
+        ..ConnInfo::default()
+    };
+    let peer = Peer::new(conn, t.clone(), protocols, no_pings());
+    let p = peer.clone();
+    let run = thread::Builder::new()
+        .name("test-run".into())
+        .spawn(move || p.run())
+        .unwrap();
+    for _ in 0..3 {
+        inbox.send(Msg::new(PING_MSG, vec![0xc0])).unwrap();
+        let msg = outbox.recv_timeout(secs(10)).expect("a Pong");
+        assert_eq!(msg.code, PONG_MSG);
+    }
+    peer.disconnect(DiscReason::REQUESTED);
+    let (_, err) = within(secs(10), move || run.join().unwrap());
+    assert_eq!(err.disc_reason(), Some(DiscReason::REQUESTED));
+    let tried = t.tried_by.lock().clone();
+    if partial {
+        // A Ping read while the `peer-ctl` is still on its way out joins its queue.
+        assert!((1..=3).contains(&tried.len()), "{tried:?}");
+    } else {
+        assert_eq!(tried.len(), 3, "{tried:?}");
+    }
+    for (code, name) in &tried {
+        assert_eq!(*code, PONG_MSG);
+        assert!(
+            name.starts_with("proto-") || name == "peer-read",
+            "Pong tried by {name}"
+        );
+    }
+    let flushes = t.flushes.load(Ordering::SeqCst);
+    if partial {
+        assert!(flushes >= 1, "{flushes} flushes");
+    } else {
+        assert_eq!((t.writes.load(Ordering::SeqCst), flushes), (0, 0));
+    }
+}
+
+#[test]
+fn a_protocol_reading_a_ping_writes_the_pong_itself() {
+    pong_written_by_reader(false, &[idle_protocol("idle")]);
+}
+
+#[test]
+fn the_standby_reading_a_ping_writes_the_pong_itself() {
+    pong_written_by_reader(false, &[]);
+}
+
+#[test]
+fn the_rest_of_a_partial_pong_the_reader_wrote_is_flushed() {
+    pong_written_by_reader(true, &[idle_protocol("idle")]);
 }

@@ -489,3 +489,105 @@ fn a_transport_panic_in_a_write_from_another_thread_ends_the_peer() {
     );
     within(secs(10), move || remote.join().unwrap());
 }
+
+/// A TCP stream that counts reads that ended in the socket's timeout.
+#[cfg(feature = "rlpx")]
+struct TimeoutCountingStream {
+    inner: std::net::TcpStream,
+    timeouts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[cfg(feature = "rlpx")]
+impl std::io::Read for TimeoutCountingStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        if let Err(e) = &r {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                self.timeouts
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        r
+    }
+}
+
+#[cfg(feature = "rlpx")]
+impl std::io::Write for TimeoutCountingStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(feature = "rlpx")]
+impl devp2p_peer::rlpx::Socket for TimeoutCountingStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(TimeoutCountingStream {
+            inner: self.inner.try_clone()?,
+            timeouts: self.timeouts.clone(),
+        })
+    }
+    fn shutdown(&self) -> std::io::Result<()> {
+        self.inner.shutdown(std::net::Shutdown::Both)
+    }
+}
+
+// Found measuring idle CPU: after the handshake the socket's read timeout stayed at what
+// the handshake deadline had left (at most 5 s), which is shorter than a message's 30 s, so
+// it was kept, and an idle reader woke every 5 s to retry its read: 6 wake-ups per idle peer
+// per 30 s. A setting far shorter than the time left is now re-armed.
+#[cfg(feature = "rlpx")]
+#[test]
+fn idle_read_is_not_woken_by_the_handshakes_socket_timeout() {
+    use devp2p_peer::rlpx::{Conn, SecretKey, Timeouts};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (key_a, key_b) = (SecretKey::random(), SecretKey::random());
+    let pub_a = key_a.public_key();
+    let remote = thread::spawn(move || {
+        let mut conn = Conn::new(TcpStream::connect(addr).unwrap(), Some(pub_a));
+        conn.handshake(&key_b).unwrap();
+        // The reader's idle time: far longer than its socket timeout was left at.
+        thread::sleep(Duration::from_millis(2500));
+        conn.write_msg(0x10, b"wake").unwrap();
+        conn
+    });
+    let (stream, _) = listener.accept().unwrap();
+    let timeouts = Arc::new(AtomicUsize::new(0));
+    let counting = TimeoutCountingStream {
+        inner: stream,
+        timeouts: timeouts.clone(),
+    };
+    let mut conn = Conn::new(counting, None);
+    // The handshake deadline leaves the socket timeout below 1 s, under the 2.5 s idle.
+    conn.set_timeouts(Timeouts {
+        handshake: secs(1),
+        read: secs(30),
+        ..Timeouts::default()
+    });
+    conn.handshake(&key_a).unwrap();
+    let before = timeouts.load(Ordering::SeqCst);
+    let msg = conn.read_msg().unwrap();
+    assert_eq!((msg.code, msg.data), (0x10, &b"wake"[..]));
+    assert_eq!(
+        timeouts.load(Ordering::SeqCst) - before,
+        0,
+        "the idle read woke on the socket timeout"
+    );
+    within(secs(10), move || drop(remote.join().unwrap()));
+}

@@ -5,8 +5,9 @@
 //! leader), or by the peer's standby reader (`peer-read`) when no protocol is waiting. A
 //! leader that reads a message for itself returns it without any hand-off; one for another
 //! protocol goes to that protocol's one-message mailbox and the role stays *pending* on it
-//! until it is taken. Pings are queued for the supervisor (which writes the Pongs),
-//! Disconnects, read errors and panics of the transport end the peer as the reader's error.
+//! until it is taken. A Ping is answered by the reader with a non-blocking write of the
+//! Pong when the socket takes it at once (the supervisor writes it otherwise, see
+//! `Peer::control`); Disconnects, read errors and panics of the transport end the peer as the reader's error.
 //!
 //! Invariants (all state below is under one mutex):
 //!
@@ -53,7 +54,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::{panic_message, Running};
+use super::{answer_ping, panic_message, Control, Inner, Running};
 use crate::transport::{DISC_MSG, PING_MSG};
 use crate::{DiscReason, Error, Msg, Transport, BASE_PROTOCOL_LENGTH};
 
@@ -235,16 +236,8 @@ impl Reading {
     ///
     /// A panic anywhere in here (the transport's read or the dispatch) is the reader's end,
     /// so that the role never stays `Reading` with nobody reading (invariant 5).
-    fn read_frame(
-        transport: &dyn Transport,
-        running: &[std::sync::Arc<Running>],
-        ping_recv: &Sender<()>,
-        closed: &Receiver<()>,
-    ) -> Frame {
-        catch_unwind(AssertUnwindSafe(|| {
-            Reading::read_frame_inner(transport, running, ping_recv, closed)
-        }))
-        .unwrap_or_else(|panic| {
+    fn read_frame(ctx: &ReadCtx<'_>) -> Frame {
+        catch_unwind(AssertUnwindSafe(|| Reading::read_frame_inner(ctx))).unwrap_or_else(|panic| {
             Frame::Failed(Error::other(format!(
                 "peer reader panicked: {}",
                 panic_message(&*panic)
@@ -252,13 +245,8 @@ impl Reading {
         })
     }
 
-    fn read_frame_inner(
-        transport: &dyn Transport,
-        running: &[std::sync::Arc<Running>],
-        ping_recv: &Sender<()>,
-        closed: &Receiver<()>,
-    ) -> Frame {
-        let mut msg = match transport.read_msg() {
+    fn read_frame_inner(ctx: &ReadCtx<'_>) -> Frame {
+        let mut msg = match ctx.transport.read_msg() {
             Ok(msg) => msg,
             Err(e) => return Frame::Failed(e),
         };
@@ -268,9 +256,14 @@ impl Reading {
                 if let Err(e) = msg.discard() {
                     return Frame::Failed(e);
                 }
-                select! {
-                    send(ping_recv, ()) -> _ => {}
-                    recv(closed) -> _ => {}
+                // Answered here when the socket takes the Pong at once (the usual case), so
+                // that an idle peer's Ping wakes nobody but its reader; otherwise the
+                // supervisor is asked, as before.
+                if let Some(request) = answer_ping(ctx.peer, ctx.transport) {
+                    select! {
+                        send(ctx.ping_recv, request) -> _ => {}
+                        recv(ctx.closed) -> _ => {}
+                    }
                 }
                 Frame::Handled
             }
@@ -282,7 +275,8 @@ impl Reading {
                 Ok(()) => Frame::Handled,
                 Err(e) => Frame::Failed(e),
             },
-            code => match running
+            code => match ctx
+                .running
                 .iter()
                 .position(|r| r.offset <= code && code - r.offset < r.protocol.length)
             {
@@ -303,7 +297,7 @@ impl Reading {
     ) -> (MutexGuard<'a, State>, Option<(usize, Msg)>) {
         drop(st);
         loop {
-            match Reading::read_frame(ctx.transport, ctx.running, ctx.ping_recv, ctx.closed) {
+            match Reading::read_frame(ctx) {
                 Frame::For(i, msg) => return (self.state.lock(), Some((i, msg))),
                 Frame::Handled => {
                     let st = self.state.lock();
@@ -437,6 +431,8 @@ impl Reading {
 pub(super) struct ReadCtx<'a> {
     pub(super) transport: &'a dyn Transport,
     pub(super) running: &'a [std::sync::Arc<Running>],
-    pub(super) ping_recv: &'a Sender<()>,
+    pub(super) ping_recv: &'a Sender<Control>,
+    /// The peer, for the Pongs the reader writes itself.
+    pub(super) peer: &'a Inner,
     pub(super) closed: &'a Receiver<()>,
 }

@@ -194,10 +194,10 @@ struct ArmedTimeouts {
 /// Socket timeouts apply to a single system call, so before each call the
 /// socket timeout must not exceed the time left. Setting it costs a system
 /// call too, so it is only changed when the current setting could overrun the
-/// deadline; values are rounded down to whole milliseconds so that the next
-/// message, with a fresh deadline, can usually keep the setting. A call that
-/// times out before the deadline (because the setting was shorter than the
-/// time left) is simply retried.
+/// deadline or is less than half the time left; values are rounded down to
+/// whole milliseconds so that the next message, with a fresh deadline, can
+/// usually keep the setting. A call that times out before the deadline
+/// (because the setting was shorter than the time left) is simply retried.
 struct Deadlined<'a, S> {
     stream: &'a mut S,
     deadline: Option<Instant>,
@@ -233,8 +233,11 @@ impl<'a, S: Socket> Deadlined<'a, S> {
         } else {
             &mut self.armed.write
         };
+        // A setting far shorter than the time left (one kept from the handshake, or from
+        // the end of an earlier deadline) would wake an idle reader again and again for
+        // nothing: re-arm it then too.
         let fits = match (*armed, left) {
-            (Some(Some(current)), Some(left)) => current <= left,
+            (Some(Some(current)), Some(left)) => current <= left && current >= left / 2,
             (Some(None), None) => true,
             _ => false,
         };
