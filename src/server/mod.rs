@@ -62,7 +62,7 @@ use crate::{Error, NodeId};
 ///
 /// It differs on purpose from the peers' threads (the platform's 2 MiB for the supervisor
 /// and protocol threads, [`PEER_THREAD_STACK_SIZE`](crate::PEER_THREAD_STACK_SIZE) for the
-/// reader and pinger): glibc hands the stack of an ended thread to a new thread asking for
+/// standby reader and control writer): glibc hands the stack of an ended thread to a new thread asking for
 /// between a quarter of its size and all of it, and such a stack keeps 16 KiB below where
 /// its last thread stopped resident. With one size for both, most supervisor and protocol
 /// threads started on an ended handshake's stack and kept its residue: measured with 1,000
