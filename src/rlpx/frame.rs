@@ -35,11 +35,11 @@ use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
 use std::ops::Range;
 
-use aes::cipher::{KeyIvInit, StreamCipher};
+use aes::cipher::{InnerIvInit, StreamCipher};
 
 use super::error::{Result, RlpxError};
 use super::handshake::Secrets;
-use super::mac::{ct_eq, HashMac, KeccakMac, MacHash};
+use super::mac::{ct_eq, HashMac, KeccakMac, MacHash, SharedAes};
 use crate::strict_rlp as rlp;
 
 /// The devp2p Disconnect message code, whose payload may arrive uncompressed.
@@ -131,59 +131,78 @@ fn snappy_preamble_len(data: &[u8]) -> Option<usize> {
 
 /// AES-CTR with a 128-bit big-endian counter, in the key size that was given.
 ///
-/// The `aes` 0.8 key schedule is 960 bytes (room for its software fallback), so the
-/// stream lives on the heap: the frame halves, moved by value while a connection is set
-/// up, stay small.
-enum AesCtr {
-    A128(Box<ctr::Ctr128BE<aes::Aes128>>),
-    A192(Box<ctr::Ctr128BE<aes::Aes192>>),
-    A256(Box<ctr::Ctr128BE<aes::Aes256>>),
-}
+/// The expanded key (960 bytes with `aes` 0.8) is not part of the stream: both directions
+/// of a session run on one shared key schedule ([`SharedAes`]), so a stream is its counter,
+/// its keystream block and a reference.
+struct AesCtr(ctr::Ctr128BE<SharedAes>);
 
 impl AesCtr {
+    #[cfg(test)]
     fn new(key: &[u8]) -> Result<Self> {
-        let bad = |_| RlpxError::InvalidSecretKey("AES secret must have 16, 24 or 32 bytes");
-        let iv = [0u8; 16];
-        Ok(match key.len() {
-            16 => AesCtr::A128(Box::new(
-                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
-            )),
-            24 => AesCtr::A192(Box::new(
-                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
-            )),
-            32 => AesCtr::A256(Box::new(
-                ctr::Ctr128BE::new_from_slices(key, &iv).map_err(bad)?,
-            )),
-            _ => {
-                return Err(RlpxError::InvalidSecretKey(
-                    "AES secret must have 16, 24 or 32 bytes",
-                ))
-            }
-        })
+        Ok(AesCtr::with_key(AesCtr::key(key)?))
+    }
+
+    /// The block cipher for `aes_secret`, to share between the two directions.
+    fn key(aes_secret: &[u8]) -> Result<SharedAes> {
+        SharedAes::new(aes_secret, "AES secret must have 16, 24 or 32 bytes")
+    }
+
+    /// A stream from counter zero (a zero IV).
+    fn with_key(key: SharedAes) -> Self {
+        let core = ctr::CtrCore::inner_iv_init(key, &Default::default());
+        AesCtr(ctr::Ctr128BE::from_core(core))
     }
 
     fn apply(&mut self, buf: &mut [u8]) {
-        match self {
-            AesCtr::A128(c) => c.apply_keystream(buf),
-            AesCtr::A192(c) => c.apply_keystream(buf),
-            AesCtr::A256(c) => c.apply_keystream(buf),
-        }
+        self.0.apply_keystream(buf)
     }
+}
+
+/// Payloads shorter than this are encoded by `snap` as a single literal element: too
+/// short to hold a copy (its `MIN_NON_LITERAL_BLOCK_SIZE`, one tag byte, one byte and a
+/// 15-byte input margin).
+const SNAPPY_LITERAL_ONLY: usize = 17;
+
+/// The snappy block of a payload shorter than [`SNAPPY_LITERAL_ONLY`], byte for byte as
+/// `snap`'s encoder writes it, without its 2 KiB hash table: the length as a varint (one
+/// byte), then one literal element (tag byte with the length minus one in its upper six
+/// bits, then the bytes); an empty payload is the length alone. Returns the bytes written
+/// to `out`, which holds at least `snap::raw::max_compress_len(data.len())` bytes.
+fn snappy_literal(data: &[u8], out: &mut [u8]) -> usize {
+    debug_assert!(data.len() < SNAPPY_LITERAL_ONLY);
+    let n = data.len();
+    out[0] = n as u8;
+    if n == 0 {
+        return 1;
+    }
+    out[1] = ((n - 1) as u8) << 2;
+    out[2..2 + n].copy_from_slice(data);
+    2 + n
+}
+
+/// A snappy encoder on the heap (kept out of the caller's frame).
+#[cold]
+#[inline(never)]
+fn new_encoder() -> Box<snap::raw::Encoder> {
+    Box::new(snap::raw::Encoder::new())
 }
 
 fn padded(len: usize) -> usize {
     len.div_ceil(16) * 16
 }
 
-/// Builds both halves of a session from the handshake secrets.
+/// Builds both halves of a session from the handshake secrets. The two halves share one
+/// expanded key for the aes-secret and one for the mac-secret.
 pub fn session(secrets: Secrets) -> (FrameEgress, FrameIngress) {
-    let egress = FrameEgress::new(&secrets.aes, &secrets.mac, secrets.egress_mac);
-    let ingress = FrameIngress::new(&secrets.aes, &secrets.mac, secrets.ingress_mac);
-    match (egress, ingress) {
-        (Ok(e), Ok(i)) => (e, i),
+    let keys = AesCtr::key(&secrets.aes)
+        .and_then(|aes| Ok((aes, HashMac::<KeccakMac>::key(&secrets.mac)?)));
+    let Ok((aes, mac)) = keys else {
         // Both secrets are 32 bytes, a valid AES-256 key.
-        _ => unreachable!("32-byte secrets are valid AES keys"),
-    }
+        unreachable!("32-byte secrets are valid AES keys")
+    };
+    let egress = FrameEgress::with_keys(aes.clone(), mac.clone(), secrets.egress_mac);
+    let ingress = FrameIngress::with_keys(aes, mac, secrets.ingress_mac);
+    (egress, ingress)
 }
 
 /// The sending half: encrypts and authenticates messages into frames.
@@ -215,7 +234,13 @@ pub struct FrameEgress<H: MacHash = KeccakMac> {
     /// RLP of the message code being framed (at most 9 bytes, allocated once).
     code_rlp: Vec<u8>,
     snappy: bool,
-    encoder: snap::raw::Encoder,
+    /// The snappy encoder (2 KiB of hash table, and 32 KiB more once a payload over
+    /// 1 KiB was compressed), created for the first payload that is not too short to
+    /// compress and dropped after [`QUIET_READS`] messages in a row that did not need it:
+    /// an idle connection's Pings and Pongs (one-byte payloads) never do.
+    encoder: Option<Box<snap::raw::Encoder>>,
+    /// Consecutive messages encoded without `encoder`.
+    encoder_unused: u32,
     /// Consecutive messages that needed more than [`RELEASE_ABOVE`] of buffer.
     large: LargeStreak,
     /// Consecutive frames of at most half of [`INITIAL_READ_BUFFER`].
@@ -226,17 +251,27 @@ impl<H: MacHash> FrameEgress<H> {
     /// Creates the sending half from the AES secret, the MAC secret (16, 24 or
     /// 32 bytes each) and the initial egress MAC state.
     pub fn new(aes_secret: &[u8], mac_secret: &[u8], egress_mac: H) -> Result<Self> {
-        Ok(FrameEgress {
-            ctr: AesCtr::new(aes_secret)?,
-            mac: HashMac::new(mac_secret, egress_mac)?,
+        Ok(FrameEgress::with_keys(
+            AesCtr::key(aes_secret)?,
+            HashMac::<H>::key(mac_secret)?,
+            egress_mac,
+        ))
+    }
+
+    /// The sending half on expanded keys (shared with the receiving half).
+    fn with_keys(aes: SharedAes, mac: SharedAes, egress_mac: H) -> Self {
+        FrameEgress {
+            ctr: AesCtr::with_key(aes),
+            mac: HashMac::with_cipher(mac, egress_mac),
             buf: Vec::new(),
             frame_len: 0,
             code_rlp: Vec::with_capacity(9),
             snappy: false,
-            encoder: snap::raw::Encoder::new(),
+            encoder: None,
+            encoder_unused: 0,
             large: LargeStreak::default(),
             quiet_frames: 0,
-        })
+        }
     }
 
     /// Turns snappy compression of outgoing payloads on or off.
@@ -278,7 +313,16 @@ impl<H: MacHash> FrameEgress<H> {
         let body = &mut self.buf[32..];
         body[..clen].copy_from_slice(&self.code_rlp);
         let n = if self.snappy {
-            self.encoder.compress(data, &mut body[clen..clen + most])?
+            let out = &mut body[clen..clen + most];
+            let encoder = if data.len() < SNAPPY_LITERAL_ONLY {
+                None
+            } else {
+                Some(self.encoder.get_or_insert_with(new_encoder))
+            };
+            match encoder {
+                Some(e) => e.compress(data, out)?,
+                None => snappy_literal(data, out),
+            }
         } else {
             body[clen..clen + data.len()].copy_from_slice(data);
             data.len()
@@ -292,7 +336,22 @@ impl<H: MacHash> FrameEgress<H> {
             });
         }
         self.seal(fsize);
+        self.note_encoder_use(self.snappy && data.len() >= SNAPPY_LITERAL_ONLY);
         Ok(n)
+    }
+
+    /// Drops the snappy encoder after [`QUIET_READS`] messages in a row that did not
+    /// use it.
+    fn note_encoder_use(&mut self, used: bool) {
+        if used || self.encoder.is_none() {
+            self.encoder_unused = 0;
+            return;
+        }
+        self.encoder_unused += 1;
+        if self.encoder_unused >= QUIET_READS {
+            self.encoder = None;
+            self.encoder_unused = 0;
+        }
     }
 
     /// Frames `content` as it is: no message code is added and nothing is
@@ -482,9 +541,18 @@ impl<H: MacHash> FrameIngress<H> {
     /// Creates the receiving half from the AES secret, the MAC secret (16, 24
     /// or 32 bytes each) and the initial ingress MAC state.
     pub fn new(aes_secret: &[u8], mac_secret: &[u8], ingress_mac: H) -> Result<Self> {
-        Ok(FrameIngress {
-            ctr: AesCtr::new(aes_secret)?,
-            mac: HashMac::new(mac_secret, ingress_mac)?,
+        Ok(FrameIngress::with_keys(
+            AesCtr::key(aes_secret)?,
+            HashMac::<H>::key(mac_secret)?,
+            ingress_mac,
+        ))
+    }
+
+    /// The receiving half on expanded keys (shared with the sending half).
+    fn with_keys(aes: SharedAes, mac: SharedAes, ingress_mac: H) -> Self {
+        FrameIngress {
+            ctr: AesCtr::with_key(aes),
+            mac: HashMac::with_cipher(mac, ingress_mac),
             buf: vec![0; INITIAL_READ_BUFFER],
             start: 0,
             end: 0,
@@ -495,7 +563,7 @@ impl<H: MacHash> FrameIngress<H> {
             large: LargeStreak::default(),
             read_filled: false,
             quiet_reads: 0,
-        })
+        }
     }
 
     /// Limits the body size a frame header may announce (default and maximum
@@ -970,6 +1038,72 @@ mod tests {
             e.write_msg(&mut wire, 0x02, &n.to_be_bytes()).unwrap();
         }
         assert!(e.buffer_capacity() <= 2048, "{}", e.buffer_capacity());
+    }
+
+    /// Payloads too short for a copy are written as one literal without the encoder,
+    /// byte for byte as `snap` writes them.
+    #[test]
+    fn short_payloads_compress_as_snap_does() {
+        let mut reference = snap::raw::Encoder::new();
+        for len in 0..SNAPPY_LITERAL_ONLY {
+            for fill in [0u8, 0xc0, 0xff] {
+                let mut data: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37) ^ fill).collect();
+                for d in [data.clone(), {
+                    data.fill(fill);
+                    data
+                }] {
+                    let want = reference.compress_vec(&d).unwrap();
+                    let mut out = vec![0xAA; snap::raw::max_compress_len(d.len())];
+                    let n = snappy_literal(&d, &mut out);
+                    assert_eq!(&out[..n], &want[..], "{d:?}");
+                }
+            }
+        }
+    }
+
+    /// An idle connection's Pings never create the snappy encoder; a message that needs
+    /// it does, and it goes again after a quiet spell.
+    #[test]
+    fn snappy_encoder_only_while_needed() {
+        let (mut e, mut i) = pair(true);
+        let mut wire = Vec::new();
+        let mut send = |e: &mut FrameEgress, data: &[u8]| {
+            wire.clear();
+            e.write_msg(&mut wire, 0x02, data).unwrap();
+            assert_eq!(i.read_msg(&mut &wire[..]).unwrap().data, data);
+        };
+        for _ in 0..3 * QUIET_READS {
+            send(&mut e, &[0xc0]);
+        }
+        assert!(e.encoder.is_none());
+        send(&mut e, &[7; SNAPPY_LITERAL_ONLY]);
+        assert!(e.encoder.is_some());
+        for _ in 1..QUIET_READS {
+            send(&mut e, &[0xc0]);
+        }
+        assert!(e.encoder.is_some());
+        send(&mut e, &[0xc0]);
+        assert!(e.encoder.is_none());
+        // Without snappy nothing is compressed, so no encoder either.
+        let (mut plain, _) = pair(false);
+        plain.encode(0x10, &[7; 100]).unwrap();
+        assert!(plain.encoder.is_none());
+    }
+
+    /// The halves hold no key schedule or hash table of their own (those are shared or
+    /// created when needed), so a session's long-lived state stays small.
+    #[test]
+    fn halves_are_small() {
+        let (e, i) = (size_of::<FrameEgress>(), size_of::<FrameIngress>());
+        eprintln!(
+            "FrameEgress {e} B, FrameIngress {i} B, KeccakMac {} B",
+            size_of::<KeccakMac>()
+        );
+        let (e, i) = (e - size_of::<KeccakMac>(), i - size_of::<KeccakMac>());
+        assert!(
+            e <= 256 && i <= 256,
+            "{e} and {i} bytes besides the keccak state"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! cipher, plus the small hash abstraction that lets tests swap the keccak
 //! state for a fake one.
 
-use aes::cipher::{BlockEncrypt, KeyInit};
+use std::sync::Arc;
+
+use aes::cipher::consts::U16;
+use aes::cipher::{BlockCipher, BlockClosure, BlockEncrypt, BlockSizeUser, KeyInit};
 use sha3::{Digest, Keccak256};
 
 use super::error::{Result, RlpxError};
@@ -137,12 +140,41 @@ impl AesBlock {
             _ => return Err(RlpxError::InvalidSecretKey(what)),
         })
     }
+}
+
+/// One expanded AES key, shared by the two directions of a session.
+///
+/// An `aes` 0.8 key schedule takes about 960 bytes (room for its software fallback). Both
+/// directions of an RLPx session use the same aes-secret for their CTR streams and the same
+/// mac-secret for their MACs, and an expanded key is only read, so a session expands each
+/// secret once and both halves hold a reference to it (a reader and a writer thread may use
+/// it at once). It is a block cipher itself: the CTR streams run on it.
+#[derive(Clone)]
+pub(crate) struct SharedAes(Arc<AesBlock>);
+
+impl SharedAes {
+    /// Expands `key` (16, 24 or 32 bytes); `what` is the error text for another length.
+    pub(crate) fn new(key: &[u8], what: &'static str) -> Result<Self> {
+        Ok(SharedAes(Arc::new(AesBlock::new(key, what)?)))
+    }
 
     fn encrypt(&self, block: &mut [u8; 16]) {
-        match self {
-            AesBlock::A128(c) => c.encrypt_block(block.into()),
-            AesBlock::A192(c) => c.encrypt_block(block.into()),
-            AesBlock::A256(c) => c.encrypt_block(block.into()),
+        self.encrypt_block(block.into());
+    }
+}
+
+impl BlockSizeUser for SharedAes {
+    type BlockSize = U16;
+}
+
+impl BlockCipher for SharedAes {}
+
+impl BlockEncrypt for SharedAes {
+    fn encrypt_with_backend(&self, f: impl BlockClosure<BlockSize = U16>) {
+        match &*self.0 {
+            AesBlock::A128(c) => c.encrypt_with_backend(f),
+            AesBlock::A192(c) => c.encrypt_with_backend(f),
+            AesBlock::A256(c) => c.encrypt_with_backend(f),
         }
     }
 }
@@ -155,9 +187,9 @@ impl AesBlock {
 /// 16 bytes of the new digest. For a header the seed is the header
 /// ciphertext; for a frame body the body ciphertext is absorbed first and the
 /// seed is the first half of the resulting digest. The AES key schedule is
-/// expanded once, when the state is created.
+/// expanded once per session and shared by its two directions ([`SharedAes`]).
 pub(crate) struct HashMac<H> {
-    cipher: AesBlock,
+    cipher: SharedAes,
     hash: H,
     /// Digest of `hash` as it is now, if already computed. A frame's last
     /// digest is the next header's first one (nothing is absorbed in
@@ -166,12 +198,23 @@ pub(crate) struct HashMac<H> {
 }
 
 impl<H: MacHash> HashMac<H> {
+    #[cfg(test)]
     pub(crate) fn new(mac_secret: &[u8], hash: H) -> Result<Self> {
-        Ok(HashMac {
-            cipher: AesBlock::new(mac_secret, "MAC secret must have 16, 24 or 32 bytes")?,
+        Ok(HashMac::with_cipher(HashMac::<H>::key(mac_secret)?, hash))
+    }
+
+    /// The MAC's block cipher for `mac_secret`, to share between the two directions.
+    pub(crate) fn key(mac_secret: &[u8]) -> Result<SharedAes> {
+        SharedAes::new(mac_secret, "MAC secret must have 16, 24 or 32 bytes")
+    }
+
+    /// A MAC state on an already expanded mac-secret.
+    pub(crate) fn with_cipher(cipher: SharedAes, hash: H) -> Self {
+        HashMac {
+            cipher,
             hash,
             current: None,
-        })
+        }
     }
 
     /// MAC of a 16-byte header ciphertext.
