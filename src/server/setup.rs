@@ -161,10 +161,14 @@ impl Inner {
             drop(st);
             return Err(reject(&transport, reason));
         }
-        let enode = match dial_dest {
+        let mut enode = match dial_dest {
             Some(n) => Some(n.to_string()),
             None => transport.remote_enode().map(|e| e.to_string()),
         };
+        // Formatting grew the string by doubling; it is kept for the peer's life.
+        if let Some(e) = &mut enode {
+            e.shrink_to_fit();
+        }
         let conn = ConnInfo {
             id,
             name: hello.name,
