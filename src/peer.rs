@@ -933,21 +933,15 @@ impl Peer {
             } else {
                 &no_pongs
             };
-            let wake = select! {
-                recv(write_err) -> res => return End::Write(res.unwrap_or(Error::Eof)).outcome(),
-                recv(read_err) -> res => return End::Read(res.unwrap_or(Error::Eof)).outcome(),
-                recv(inner.proto_err_rx) -> res => {
-                    return End::Proto(res.unwrap_or(Error::Eof)).outcome();
-                }
-                recv(inner.disc_rx) -> res => {
-                    return End::Disc(res.unwrap_or(DiscReason::REQUESTED)).outcome();
-                }
-                recv(ping_timer) -> _ => Wake::PingDue,
-                recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
-                recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
-                recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
-                recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
-                recv(standby_check) -> _ => Wake::StandbyCheck,
+            let wake = match self.wait_event(
+                (write_err, read_err),
+                &ping_timer,
+                pongs,
+                threads,
+                &standby_check,
+            ) {
+                Ok(wake) => wake,
+                Err(end) => return end.outcome(),
             };
             let result = match wake {
                 Wake::PingDue | Wake::PongRequested(_) => {
@@ -1006,6 +1000,35 @@ impl Peer {
                 return End::Proto(e).outcome();
             }
         }
+    }
+
+    /// Waits for the supervisor's next event: an ending one as `Err`. In a frame of its
+    /// own, gone while the supervisor acts on the event (a `select!` over ten channels
+    /// takes a large one, and a Ping's write goes deep).
+    #[inline(never)]
+    fn wait_event(
+        &self,
+        (write_err, read_err): (&Receiver<Error>, &Receiver<Error>),
+        ping_timer: &Receiver<Instant>,
+        pongs: &Receiver<Control>,
+        threads: &OnDemandThreads,
+        standby_check: &Receiver<Instant>,
+    ) -> Result<Wake, End> {
+        let inner = &self.inner;
+        Ok(select! {
+            recv(write_err) -> res => return Err(End::Write(res.unwrap_or(Error::Eof))),
+            recv(read_err) -> res => return Err(End::Read(res.unwrap_or(Error::Eof))),
+            recv(inner.proto_err_rx) -> res => return Err(End::Proto(res.unwrap_or(Error::Eof))),
+            recv(inner.disc_rx) -> res => {
+                return Err(End::Disc(res.unwrap_or(DiscReason::REQUESTED)));
+            }
+            recv(ping_timer) -> _ => Wake::PingDue,
+            recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
+            recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
+            recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
+            recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
+            recv(standby_check) -> _ => Wake::StandbyCheck,
+        })
     }
 
     /// An ending event already waiting for the supervisor, if any.
