@@ -1303,6 +1303,7 @@ const EMPTY_LIST: u8 = 0xc0;
 
 /// Tries a Ping or Pong with `try_write_msg`: `None` when it went out whole, otherwise the
 /// job a `peer-ctl` must finish.
+#[inline(always)]
 fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<CtlJob>, Error> {
     let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
     match tried {
