@@ -780,15 +780,17 @@ impl Peer {
     }
 
     /// Starts a thread counted by the wait group; it is counted out however it ends.
-    fn spawn<F>(
+    ///
+    /// Takes the thread's work boxed and is not inlined: the supervisor starts threads on
+    /// the stack it keeps for the peer's life, and std's spawn keeps its closure by value
+    /// in its frame, so a small closure keeps that frame small.
+    #[inline(never)]
+    fn spawn(
         &self,
         name: String,
         stack_size: Option<usize>,
-        f: F,
-    ) -> Result<JoinHandle<()>, Error>
-    where
-        F: FnOnce() + Send + 'static,
-    {
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<JoinHandle<()>, Error> {
         let inner = self.inner.clone();
         let mut builder = thread::Builder::new().name(name);
         if let Some(size) = stack_size {
@@ -813,65 +815,79 @@ impl Peer {
         write_err: &Sender<Error>,
         handles: &mut Vec<JoinHandle<()>>,
     ) -> Result<(), Error> {
-        let inner = &self.inner;
-        for running in &inner.running {
-            let core = ProtoRwCore {
-                running: running.clone(),
-                transport: transport.clone(),
-                closed: inner.closed.clone(),
-                inner: inner.clone(),
-                write_token: write_token.0.clone(),
-                write_start: write_token.1.clone(),
-                write_err: write_err.clone(),
-            };
-            let rw: Arc<dyn MsgReadWriter> = match &inner.config.events {
-                Some(feed) => Arc::new(MsgEventer::new(
-                    core,
-                    feed.clone(),
-                    inner.conn.id,
-                    running.protocol.name.clone(),
-                    transport.local_addr(),
-                    transport.remote_addr(),
-                )),
-                None => Arc::new(core),
-            };
-            let rw = ProtoRw { inner: rw };
-            (inner.slots).add_writer(running.protocol.cap(), Arc::downgrade(&rw.inner));
-            let cap = running.protocol.cap();
-            let run = running.protocol.run.clone();
-            let peer = self.clone();
-            let errc = inner.proto_err_tx.clone();
-            trace!("starting protocol {cap}");
-            let handle =
-                self.spawn(format!("proto-{cap}"), inner.config.stack_size, move || {
-                    let result = catch_unwind(AssertUnwindSafe(|| run(peer, rw)));
-                    let err = match result {
-                        Ok(Ok(())) => {
-                            trace!("protocol {cap} returned");
-                            Error::ProtocolReturned
-                        }
-                        Ok(Err(e)) => {
-                            if !matches!(e, Error::Eof) {
-                                trace!("protocol {cap} failed: {e}");
-                            }
-                            e
-                        }
-                        Err(panic) => {
-                            let message = panic_message(&*panic);
-                            debug!("protocol {cap} panicked: {message}");
-                            Error::ProtocolPanicked {
-                                protocol: cap.to_string(),
-                                message,
-                            }
-                        }
-                    };
-                    // Capacity is one per protocol plus one for the control writers: never
-                    // blocks.
-                    let _ = errc.send(err);
-                })?;
-            handles.push(handle);
+        for running in &self.inner.running {
+            let (name, work) = self.protocol_thread(running, transport, write_token, write_err);
+            handles.push(self.spawn(name, self.inner.config.stack_size, work)?);
         }
         Ok(())
+    }
+
+    /// The name and work of `running`'s thread (built in a frame of its own, which is gone
+    /// before the thread is started: the supervisor's stack stays shallow).
+    #[inline(never)]
+    fn protocol_thread(
+        &self,
+        running: &Arc<Running>,
+        transport: &Arc<dyn Transport>,
+        write_token: (&Sender<()>, &Receiver<()>),
+        write_err: &Sender<Error>,
+    ) -> (String, Box<dyn FnOnce() + Send + 'static>) {
+        let inner = &self.inner;
+        let core = ProtoRwCore {
+            running: running.clone(),
+            transport: transport.clone(),
+            closed: inner.closed.clone(),
+            inner: inner.clone(),
+            write_token: write_token.0.clone(),
+            write_start: write_token.1.clone(),
+            write_err: write_err.clone(),
+        };
+        let rw: Arc<dyn MsgReadWriter> = match &inner.config.events {
+            Some(feed) => Arc::new(MsgEventer::new(
+                core,
+                feed.clone(),
+                inner.conn.id,
+                running.protocol.name.clone(),
+                transport.local_addr(),
+                transport.remote_addr(),
+            )),
+            None => Arc::new(core),
+        };
+        let rw = ProtoRw { inner: rw };
+        (inner.slots).add_writer(running.protocol.cap(), Arc::downgrade(&rw.inner));
+        let cap = running.protocol.cap();
+        let run = running.protocol.run.clone();
+        let peer = self.clone();
+        let errc = inner.proto_err_tx.clone();
+        trace!("starting protocol {cap}");
+        let name = format!("proto-{cap}");
+        let work = Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| run(peer, rw)));
+            let err = match result {
+                Ok(Ok(())) => {
+                    trace!("protocol {cap} returned");
+                    Error::ProtocolReturned
+                }
+                Ok(Err(e)) => {
+                    if !matches!(e, Error::Eof) {
+                        trace!("protocol {cap} failed: {e}");
+                    }
+                    e
+                }
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    debug!("protocol {cap} panicked: {message}");
+                    Error::ProtocolPanicked {
+                        protocol: cap.to_string(),
+                        message,
+                    }
+                }
+            };
+            // Capacity is one per protocol plus one for the control writers: never
+            // blocks.
+            let _ = errc.send(err);
+        });
+        (name, work)
     }
 
     /// The standby reader: reads the transport whenever no protocol is waiting to (see
@@ -917,21 +933,15 @@ impl Peer {
             } else {
                 &no_pongs
             };
-            let wake = select! {
-                recv(write_err) -> res => return End::Write(res.unwrap_or(Error::Eof)).outcome(),
-                recv(read_err) -> res => return End::Read(res.unwrap_or(Error::Eof)).outcome(),
-                recv(inner.proto_err_rx) -> res => {
-                    return End::Proto(res.unwrap_or(Error::Eof)).outcome();
-                }
-                recv(inner.disc_rx) -> res => {
-                    return End::Disc(res.unwrap_or(DiscReason::REQUESTED)).outcome();
-                }
-                recv(ping_timer) -> _ => Wake::PingDue,
-                recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
-                recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
-                recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
-                recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
-                recv(standby_check) -> _ => Wake::StandbyCheck,
+            let wake = match self.wait_event(
+                (write_err, read_err),
+                &ping_timer,
+                pongs,
+                threads,
+                &standby_check,
+            ) {
+                Ok(wake) => wake,
+                Err(end) => return end.outcome(),
             };
             let result = match wake {
                 Wake::PingDue | Wake::PongRequested(_) => {
@@ -992,6 +1002,35 @@ impl Peer {
         }
     }
 
+    /// Waits for the supervisor's next event: an ending one as `Err`. In a frame of its
+    /// own, gone while the supervisor acts on the event (a `select!` over ten channels
+    /// takes a large one, and a Ping's write goes deep).
+    #[inline(never)]
+    fn wait_event(
+        &self,
+        (write_err, read_err): (&Receiver<Error>, &Receiver<Error>),
+        ping_timer: &Receiver<Instant>,
+        pongs: &Receiver<Control>,
+        threads: &OnDemandThreads,
+        standby_check: &Receiver<Instant>,
+    ) -> Result<Wake, End> {
+        let inner = &self.inner;
+        Ok(select! {
+            recv(write_err) -> res => return Err(End::Write(res.unwrap_or(Error::Eof))),
+            recv(read_err) -> res => return Err(End::Read(res.unwrap_or(Error::Eof))),
+            recv(inner.proto_err_rx) -> res => return Err(End::Proto(res.unwrap_or(Error::Eof))),
+            recv(inner.disc_rx) -> res => {
+                return Err(End::Disc(res.unwrap_or(DiscReason::REQUESTED)));
+            }
+            recv(ping_timer) -> _ => Wake::PingDue,
+            recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
+            recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
+            recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
+            recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
+            recv(standby_check) -> _ => Wake::StandbyCheck,
+        })
+    }
+
     /// An ending event already waiting for the supervisor, if any.
     fn pending_end(&self, write_err: &Receiver<Error>, read_err: &Receiver<Error>) -> Option<End> {
         let inner = &self.inner;
@@ -1031,10 +1070,14 @@ impl Peer {
         let peer = self.clone();
         let t = transport.clone();
         let done = threads.standby.done_tx.clone();
-        match self.spawn("peer-read".into(), threads.stack, move || {
-            let _done = SignalOnDrop(done);
-            peer.standby_reader(&*t, first);
-        }) {
+        match self.spawn(
+            "peer-read".into(),
+            threads.stack,
+            Box::new(move || {
+                let _done = SignalOnDrop(done);
+                peer.standby_reader(&*t, first);
+            }),
+        ) {
             Ok(h) => {
                 threads.standby.handle = Some(h);
                 Ok(())
@@ -1083,6 +1126,21 @@ impl Peer {
         };
         q.active = true;
         drop(q);
+        self.start_ctl(job, transport, write_err, ctl, stack)
+    }
+
+    /// Starts a `peer-ctl` for `job` (the rare path of `control`, in a frame of its own so
+    /// that the usual one, a Ping written at once, stays shallow).
+    #[cold]
+    #[inline(never)]
+    fn start_ctl(
+        &self,
+        job: CtlJob,
+        transport: &Arc<dyn Transport>,
+        write_err: &Receiver<Error>,
+        ctl: &mut OnDemand,
+        stack: Option<usize>,
+    ) -> Result<(), Error> {
         // A writer that found its queue empty cleared `active` and is on its way out.
         ctl.join();
         let peer = self.clone();
@@ -1090,10 +1148,14 @@ impl Peer {
         let done = ctl.done_tx.clone();
         let write_err = write_err.clone();
         // On failure `active` stays set: no control write starts, and the peer ends.
-        let h = self.spawn("peer-ctl".into(), stack, move || {
-            let _done = SignalOnDrop(done);
-            peer.control_writer(&*t, job, &write_err);
-        })?;
+        let h = self.spawn(
+            "peer-ctl".into(),
+            stack,
+            Box::new(move || {
+                let _done = SignalOnDrop(done);
+                peer.control_writer(&*t, job, &write_err);
+            }),
+        )?;
         ctl.handle = Some(h);
         Ok(())
     }
@@ -1241,6 +1303,7 @@ const EMPTY_LIST: u8 = 0xc0;
 
 /// Tries a Ping or Pong with `try_write_msg`: `None` when it went out whole, otherwise the
 /// job a `peer-ctl` must finish.
+#[inline(always)]
 fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<CtlJob>, Error> {
     let tried = catch_unwind(AssertUnwindSafe(|| transport.try_write_msg(kind.msg())));
     match tried {
@@ -1248,11 +1311,17 @@ fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<
         Ok(Ok(TryWrite::Partial)) => Ok(Some(CtlJob::Flush)),
         Ok(Ok(TryWrite::WouldBlock(msg))) => Ok(Some(CtlJob::Write(msg))),
         Ok(Err(e)) => Err(e),
-        Err(panic) => Err(Error::other(format!(
-            "peer control write panicked: {}",
-            panic_message(&*panic)
-        ))),
+        Err(panic) => Err(control_write_panicked(&*panic)),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn control_write_panicked(panic: &(dyn std::any::Any + Send)) -> Error {
+    Error::other(format!(
+        "peer control write panicked: {}",
+        panic_message(panic)
+    ))
 }
 
 /// The reader's answer to a Ping (see `reading`): the Pong is written at once with the

@@ -128,6 +128,8 @@ impl State {
 enum Frame {
     /// A message for protocol `i` (its absolute code).
     For(usize, Msg),
+    /// A Ping, read and discarded: the caller answers it (from its shallower frame).
+    Ping,
     /// A Ping queued for the supervisor, or another base message ignored.
     Handled,
     /// The reader's end: the remote's Disconnect, a read error or a panic.
@@ -236,15 +238,26 @@ impl Reading {
     ///
     /// A panic anywhere in here (the transport's read or the dispatch) is the reader's end,
     /// so that the role never stays `Reading` with nobody reading (invariant 5).
+    ///
+    /// Not inlined, nor are its cold parts: the frames here stay on the stack while the
+    /// transport decodes a frame and a Ping is answered, the deepest an idle peer's
+    /// protocol thread goes (every stack page it touches stays resident).
+    #[inline(never)]
     fn read_frame(ctx: &ReadCtx<'_>) -> Frame {
-        catch_unwind(AssertUnwindSafe(|| Reading::read_frame_inner(ctx))).unwrap_or_else(|panic| {
-            Frame::Failed(Error::other(format!(
-                "peer reader panicked: {}",
-                panic_message(&*panic)
-            )))
-        })
+        catch_unwind(AssertUnwindSafe(|| Reading::read_frame_inner(ctx)))
+            .unwrap_or_else(|panic| Reading::reader_panicked(&*panic))
     }
 
+    #[cold]
+    #[inline(never)]
+    fn reader_panicked(panic: &(dyn std::any::Any + Send)) -> Frame {
+        Frame::Failed(Error::other(format!(
+            "peer reader panicked: {}",
+            panic_message(panic)
+        )))
+    }
+
+    #[inline(never)]
     fn read_frame_inner(ctx: &ReadCtx<'_>) -> Frame {
         let mut msg = match ctx.transport.read_msg() {
             Ok(msg) => msg,
@@ -252,21 +265,10 @@ impl Reading {
         };
         msg.received_at = Instant::now();
         match msg.code {
-            PING_MSG => {
-                if let Err(e) = msg.discard() {
-                    return Frame::Failed(e);
-                }
-                // Answered here when the socket takes the Pong at once (the usual case), so
-                // that an idle peer's Ping wakes nobody but its reader; otherwise the
-                // supervisor is asked, as before.
-                if let Some(request) = answer_ping(ctx.peer, ctx.transport) {
-                    select! {
-                        send(ctx.ping_recv, request) -> _ => {}
-                        recv(ctx.closed) -> _ => {}
-                    }
-                }
-                Frame::Handled
-            }
+            PING_MSG => match msg.discard() {
+                Ok(()) => Frame::Ping,
+                Err(e) => Frame::Failed(e),
+            },
             // The last message: the connection closes after it whatever it says.
             DISC_MSG => Frame::Failed(Error::Disconnected(DiscReason::decode(
                 msg.payload.consume(),
@@ -286,6 +288,28 @@ impl Reading {
         }
     }
 
+    /// A Ping: answered here when the socket takes the Pong at once (the usual case), so
+    /// that an idle peer's Ping wakes nobody but its reader; otherwise the supervisor is
+    /// asked, as before. Called from `read_until_message`, not from under `read_frame`:
+    /// the Pong's encoding then starts from a shallower stack.
+    #[inline(never)]
+    fn ping(ctx: &ReadCtx<'_>) {
+        if let Some(request) = answer_ping(ctx.peer, ctx.transport) {
+            Reading::ask_supervisor(ctx, request);
+        }
+    }
+
+    /// Hands a Pong the reader could not write to the supervisor (a frame of its own: a
+    /// `select!` takes a large one).
+    #[cold]
+    #[inline(never)]
+    fn ask_supervisor(ctx: &ReadCtx<'_>, request: Control) {
+        select! {
+            send(ctx.ping_recv, request) -> _ => {}
+            recv(ctx.closed) -> _ => {}
+        }
+    }
+
     /// Reads as the role's holder until a protocol message or the end. Returns the lock.
     /// With `yield_to_protocols` (the standby), also returns with no message after a
     /// handled frame when a protocol waits in `read_msg`, so that it can lead (4a).
@@ -299,23 +323,33 @@ impl Reading {
         loop {
             match Reading::read_frame(ctx) {
                 Frame::For(i, msg) => return (self.state.lock(), Some((i, msg))),
-                Frame::Handled => {
+                frame @ (Frame::Handled | Frame::Ping) => {
+                    if let Frame::Ping = frame {
+                        Reading::ping(ctx);
+                    }
                     let st = self.state.lock();
                     if st.closed || (yield_to_protocols && st.protocols_waiting()) {
                         return (st, None);
                     }
                 }
                 Frame::Failed(e) => {
-                    let mut st = self.state.lock();
-                    st.role = Role::Dead;
-                    drop(st);
-                    // Sent once (the role is dead from here on); capacity 1: never blocks.
-                    if let Some(errc) = self.read_err.lock().take() {
-                        let _ = errc.send(e);
-                    }
+                    self.reader_failed(e);
                     return (self.state.lock(), None);
                 }
             }
+        }
+    }
+
+    /// The role's end after a failed read: reports `e` to the supervisor.
+    #[cold]
+    #[inline(never)]
+    fn reader_failed(&self, e: Error) {
+        let mut st = self.state.lock();
+        st.role = Role::Dead;
+        drop(st);
+        // Sent once (the role is dead from here on); capacity 1: never blocks.
+        if let Some(errc) = self.read_err.lock().take() {
+            let _ = errc.send(e);
         }
     }
 

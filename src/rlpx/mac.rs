@@ -115,12 +115,20 @@ impl MacHash for KeccakMac {
 
     fn digest(&self) -> [u8; 32] {
         match &self.0 {
-            // Finalizing consumes the sponge, so finalize a copy.
-            KeccakImpl::Asm(h) => keccak_asm::Digest::finalize(h.clone()).into(),
+            KeccakImpl::Asm(h) => asm_digest(h),
             #[cfg(target_arch = "x86_64")]
             KeccakImpl::Avx512(h) => h.digest(),
         }
     }
+}
+
+/// The digest on `keccak-asm`, in a frame of its own: its copy of the sponge would
+/// otherwise deepen the stack of the AVX-512 path too (each frame's digest is on the
+/// deepest path of an idle peer's threads).
+#[inline(never)]
+fn asm_digest(h: &keccak_asm::Keccak256) -> [u8; 32] {
+    // Finalizing consumes the sponge, so finalize a copy.
+    keccak_asm::Digest::finalize(h.clone()).into()
 }
 
 /// AES in one of its three key sizes, chosen by the length of the key.

@@ -317,7 +317,10 @@ impl MsgReader for RlpxTransport {
 }
 
 impl RlpxTransport {
-    /// Notes a failed write and turns its error into the crate's.
+    /// Notes a failed write and turns its error into the crate's. Cold and in a frame of
+    /// its own: the error conversion stays off the stack of the write path.
+    #[cold]
+    #[inline(never)]
     fn write_error(&self, e: RlpxError) -> Error {
         // Size errors are found before anything is written; anything else may have left
         // part of a frame on the wire.

@@ -193,13 +193,26 @@ impl Inner {
     /// Runs an added peer on the calling thread, then removes it. The `drop` event is
     /// published once the peer is gone from [`Server::peers`], as geth does, so that a
     /// subscriber never finds a dropped peer listed.
+    ///
+    /// The `add` event and the removal are in frames of their own (a `PeerEvent` is
+    /// large): this thread keeps this frame for the peer's life, under the peer's.
     pub(super) fn run_peer(&self, peer: Peer, done: Sender<()>) {
+        self.publish_add(&peer);
+        let (remote_requested, err) = peer.run();
+        self.remove_peer(&peer, done, remote_requested, err);
+    }
+
+    #[inline(never)]
+    fn publish_add(&self, peer: &Peer) {
         self.feed.send(PeerEvent {
             remote_address: peer.remote_addr(),
             local_address: peer.local_addr(),
             ..PeerEvent::new(PeerEventType::Add, peer.id())
         });
-        let (remote_requested, err) = peer.run();
+    }
+
+    #[inline(never)]
+    fn remove_peer(&self, peer: &Peer, done: Sender<()>, remote_requested: bool, err: Error) {
         {
             let mut st = self.state.lock();
             if let Some(entry) = st.peers.remove(&peer.id()) {

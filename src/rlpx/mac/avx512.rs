@@ -80,8 +80,8 @@ impl Keccak256 {
             if self.len < RATE {
                 return;
             }
-            let block = self.block;
-            self.absorb(&block);
+            // SAFETY: a `Keccak256` exists only where `available()` said yes.
+            unsafe { absorb_blocks(&mut self.state, &self.block) };
             self.len = 0;
         }
         let whole = data.len() - data.len() % RATE;
@@ -95,14 +95,22 @@ impl Keccak256 {
 
     /// The hash of everything absorbed so far; the state stays usable.
     pub(super) fn digest(&self) -> [u8; 32] {
+        // The padded last block is XORed into a copy of the state here, and the
+        // permutation absorbs a block of zeros: no copy of the block on the stack (this
+        // digest is on the deepest path of an idle peer's threads).
+        static ZEROS: [u8; RATE] = [0; RATE];
         let mut state = self.state;
-        let mut last = [0u8; RATE];
-        last[..self.len].copy_from_slice(&self.block[..self.len]);
+        let xor_byte = |state: &mut [u64; 25], i: usize, b: u8| {
+            state[i / 8] ^= u64::from(b) << (8 * (i % 8));
+        };
+        for (i, &b) in self.block[..self.len].iter().enumerate() {
+            xor_byte(&mut state, i, b);
+        }
         // Keccak's original padding (0x01 ... 0x80), not SHA-3's 0x06.
-        last[self.len] ^= 0x01;
-        last[RATE - 1] ^= 0x80;
+        xor_byte(&mut state, self.len, 0x01);
+        xor_byte(&mut state, RATE - 1, 0x80);
         // SAFETY: a `Keccak256` exists only where `available()` said yes.
-        unsafe { absorb_blocks(&mut state, &last) };
+        unsafe { absorb_blocks(&mut state, &ZEROS) };
         let mut out = [0u8; 32];
         for (o, lane) in out.chunks_exact_mut(8).zip(&state) {
             o.copy_from_slice(&lane.to_le_bytes());
