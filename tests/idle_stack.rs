@@ -12,13 +12,12 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use crossbeam_channel::bounded;
-use devp2p_peer::rlpx::{RlpxTransport, SecretKey};
+use devp2p_peer::rlpx::SecretKey;
 use devp2p_peer::*;
 
 const PAINT: u64 = 0xA5A5_A5A5_5A5A_5A5A;
@@ -80,27 +79,13 @@ fn paint_below() -> Painted {
     Painted { lo, hi, top }
 }
 
-fn rlpx_pair() -> (RlpxTransport, SecretKey, RlpxTransport, SecretKey) {
-    let (ka, kb) = (SecretKey::random(), SecretKey::random());
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let kb2 = kb.clone();
-    let accept = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        RlpxTransport::handshake(stream, &kb2, None).unwrap()
-    });
-    let ta = RlpxTransport::dial_addr(addr, &ka, &kb.public_key(), secs(5)).unwrap();
-    let tb = within(secs(10), move || accept.join().unwrap());
-    (ta, ka, tb, kb)
-}
-
 fn hello(key: &SecretKey, name: &str) -> Hello {
     Hello::new(name, vec![Cap::new("tst", 1)], key.public_key().to_bytes())
 }
 
 #[test]
 fn an_idle_peers_threads_stay_within_two_stack_pages() {
-    let (ours, our_key, theirs, their_key) = rlpx_pair();
+    let (ours, our_key, theirs, their_key) = rlpx_transport_pair();
     let hs = thread::spawn(move || {
         let got = theirs
             .protocol_handshake(&hello(&their_key, "remote"))

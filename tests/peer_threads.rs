@@ -102,19 +102,9 @@ fn idle_peer_over_memory_runs_its_supervisor_and_protocol_threads_only() {
 #[test]
 fn idle_peers_over_rlpx_run_their_supervisor_and_protocol_threads_only() {
     use devp2p_peer::rlpx::{RlpxTransport, SecretKey};
-    use std::net::TcpListener;
 
     let _g = serial();
-    let (ka, kb) = (SecretKey::random(), SecretKey::random());
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let kb2 = kb.clone();
-    let accept = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        RlpxTransport::handshake(stream, &kb2, None).unwrap()
-    });
-    let ta = RlpxTransport::dial_addr(addr, &ka, &kb.public_key(), secs(5)).unwrap();
-    let tb = within(secs(10), move || accept.join().unwrap());
+    let (ta, ka, tb, kb) = rlpx_transport_pair();
     let start = |t: RlpxTransport, key: SecretKey| {
         thread::spawn(move || {
             let proto = idle_protocol("aaa");

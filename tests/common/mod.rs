@@ -170,3 +170,26 @@ pub fn rlpx_conn_pair() -> (
     initiator.handshake(&ka).unwrap();
     (initiator, raw, recipient.join().unwrap().unwrap())
 }
+
+/// Two RLPx transports over loopback after a completed encryption handshake (no Hello yet):
+/// (initiator, its key, recipient, its key).
+#[cfg(feature = "rlpx")]
+pub fn rlpx_transport_pair() -> (
+    devp2p_peer::rlpx::RlpxTransport,
+    devp2p_peer::rlpx::SecretKey,
+    devp2p_peer::rlpx::RlpxTransport,
+    devp2p_peer::rlpx::SecretKey,
+) {
+    use devp2p_peer::rlpx::{RlpxTransport, SecretKey};
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kb2 = kb.clone();
+    let accept = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        RlpxTransport::handshake(stream, &kb2, None).unwrap()
+    });
+    let ta = RlpxTransport::dial_addr(addr, &ka, &kb.public_key(), secs(5)).unwrap();
+    let tb = within(secs(10), move || accept.join().unwrap());
+    (ta, ka, tb, kb)
+}
