@@ -3,10 +3,11 @@
 //! Threads and channels (capacities in brackets):
 //!
 //! - `Peer::run` is the supervisor. It puts the one **write token** into its slot
-//!   (`write_start` [1]) and waits for the first of: a failed write (`write_err` [1]), the
-//!   reader's end (`read_err` [1]), a protocol's end (`proto_err` [protocols + 1]), a local
-//!   disconnect (`disc` [0]). Meanwhile it times the Pings, takes Pong requests and starts
-//!   the threads that come and go (below); it never blocks on a write.
+//!   (`write_start` [1]) and waits for the first ending event: a failed write, the reader's
+//!   end, a protocol's end or a failed control write (all on `events` [protocols + 6], see
+//!   `Event`), or a local disconnect (`disc` [0]). Meanwhile it times the Pings, takes Pong
+//!   requests and starts the threads that come and go (below; their end signals and the
+//!   standby requests come on `events` too); it never blocks on a write.
 //! - A protocol write takes the token, writes, and on success puts the token back itself; a
 //!   failed write keeps it (so no write starts after it) and reports to the supervisor. See
 //!   `ProtoRwCore::write_msg` for why this keeps geth's semantics.
@@ -14,7 +15,7 @@
 //!   transport's `read_msg`. A protocol thread blocked in `read_msg` takes the role when it
 //!   is free and reads itself, so a busy protocol gets its messages without a hand-off;
 //!   `peer-read`, the standby reader, takes it when no protocol is waiting; it leaves after
-//!   a second unneeded and the supervisor starts it again on request (`standby_req` [1]).
+//!   a second unneeded and the supervisor starts it again on request (on `events`).
 //!   The holder dispatches: Ping → a Pong written at once with `try_write_msg` (see
 //!   `answer_ping`), or a Pong request (`ping_recv` [16]) when the socket does not take it
 //!   at once, Disconnect → the
@@ -270,8 +271,9 @@ struct Inner {
     /// Set by the supervisor just before it broadcasts `closed`: a writer holding the token
     /// checks it before starting a write.
     closing: AtomicBool,
-    proto_err_tx: Sender<Error>,
-    proto_err_rx: Receiver<Error>,
+    /// The supervisor's events (see `Event`, and `EVENTS_RESERVED` for the capacity).
+    events_tx: Sender<Event>,
+    events_rx: Receiver<Event>,
     ping_recv_tx: Sender<Control>,
     ping_recv_rx: Receiver<Control>,
     /// Set by a protocol writer whose write failed, before it reports: the reader then
@@ -279,8 +281,9 @@ struct Inner {
     write_failed: AtomicBool,
     /// Control messages queued while a `peer-ctl` thread writes.
     ctl: Mutex<CtlQueue>,
-    /// Requests for a standby reader (see `reading`, invariant 4a).
-    standby_req_rx: Receiver<bool>,
+    /// The end signals of the standby reader and of the control writer (see `OnDemand`).
+    standby_done: DoneFlags,
+    ctl_done: DoneFlags,
     reading: Reading,
     wg: WaitGroup,
     test_pipe: Option<MsgPipeRw>,
@@ -400,10 +403,9 @@ impl Peer {
             .collect();
         let (disc_tx, disc_rx) = bounded(0);
         let (closed_tx, closed) = bounded(0);
-        let (proto_err_tx, proto_err_rx) = bounded(running.len() + 1);
+        let (events_tx, events_rx) = bounded(running.len() + EVENTS_RESERVED);
         let (ping_recv_tx, ping_recv_rx) = bounded(PING_RECV_CAPACITY);
-        let (standby_req_tx, standby_req_rx) = bounded(1);
-        let reading = Reading::new(running.len(), standby_req_tx);
+        let reading = Reading::new(running.len(), events_tx.clone());
         Peer {
             inner: Arc::new(Inner {
                 flags: AtomicU8::new(conn.flags.0),
@@ -418,13 +420,14 @@ impl Peer {
                 closed_tx: Mutex::new(Some(closed_tx)),
                 closed,
                 closing: AtomicBool::new(false),
-                proto_err_tx,
-                proto_err_rx,
+                events_tx,
+                events_rx,
                 ping_recv_tx,
                 ping_recv_rx,
                 write_failed: AtomicBool::new(false),
                 ctl: Mutex::new(CtlQueue::default()),
-                standby_req_rx,
+                standby_done: DoneFlags::default(),
+                ctl_done: DoneFlags::default(),
                 reading,
                 wg: WaitGroup::default(),
                 test_pipe,
@@ -632,12 +635,7 @@ impl Peer {
                 let reason = e.disc_reason().unwrap_or(DiscReason::NETWORK_ERROR);
                 (e, reason, false)
             }
-            None => self.supervise(
-                &run.transport,
-                &run.write_err,
-                &run.read_err,
-                &mut run.threads,
-            ),
+            None => self.supervise(&run.transport, &mut run.threads),
         };
         self.finish_run(run, err, reason, remote_requested)
     }
@@ -658,10 +656,8 @@ impl Peer {
             return Err(Error::other("peer already closed"));
         };
         self.publish_add();
-        let (mut run, read_err_tx) = self.new_run_state(transport, closed_tx);
+        let mut run = self.new_run_state(transport, closed_tx);
 
-        // Every failed read reports here, once (the read role dies with it).
-        inner.reading.set_error_sink(read_err_tx);
         if let Err(e) = self.start_standby(&run.transport, &mut run.threads, true) {
             run.failed = Some(e);
         }
@@ -670,7 +666,6 @@ impl Peer {
             if let Err(e) = self.start_protocols(
                 &run.transport,
                 (&run.write_start.0, &run.write_start.1),
-                &run.write_err_tx,
                 &mut run.handles,
             ) {
                 run.failed = Some(e);
@@ -679,38 +674,28 @@ impl Peer {
         Ok(run)
     }
 
-    /// The channels and state of a run, and the sender of the reader's errors (made in a
-    /// frame of their own: making a channel puts a large, cache-padded value on the stack,
-    /// and the frame that goes on to start the threads should be small).
+    /// The channel and state of a run (made in a frame of its own: making a channel puts a
+    /// large, cache-padded value on the stack, and the frame that goes on to start the
+    /// threads should be small).
     #[inline(never)]
-    fn new_run_state(
-        &self,
-        transport: Arc<dyn Transport>,
-        closed_tx: Sender<()>,
-    ) -> (Box<RunState>, Sender<Error>) {
+    fn new_run_state(&self, transport: Arc<dyn Transport>, closed_tx: Sender<()>) -> Box<RunState> {
         let inner = &self.inner;
-        let (write_err_tx, write_err) = bounded::<Error>(1);
-        let (read_err_tx, read_err) = bounded::<Error>(1);
         // Boxed: not in the frame of `run`, under the one the supervisor waits in.
-        let run = Box::new(RunState {
+        Box::new(RunState {
             transport,
             closed_tx,
             write_start: bounded::<()>(1),
-            write_err_tx,
-            write_err,
-            read_err,
             handles: Vec::with_capacity(inner.running.len()),
             threads: OnDemandThreads {
-                standby: OnDemand::new(),
-                ctl: OnDemand::new(),
+                standby: OnDemand::new(OnDemandKind::Standby),
+                ctl: OnDemand::new(OnDemandKind::Ctl),
                 stack: inner.config.stack_size.or(Some(PEER_THREAD_STACK_SIZE)),
             },
             failed: inner
                 .slots
                 .take_pending_disconnect()
                 .map(Error::Disconnected),
-        });
-        (run, read_err_tx)
+        })
     }
 
     /// `run`'s end: broadcasts the shutdown, closes the transport with `reason`, joins every
@@ -812,11 +797,10 @@ impl Peer {
         &self,
         transport: &Arc<dyn Transport>,
         write_token: (&Sender<()>, &Receiver<()>),
-        write_err: &Sender<Error>,
         handles: &mut Vec<JoinHandle<()>>,
     ) -> Result<(), Error> {
         for running in &self.inner.running {
-            let (name, work) = self.protocol_thread(running, transport, write_token, write_err);
+            let (name, work) = self.protocol_thread(running, transport, write_token);
             handles.push(self.spawn(name, self.inner.config.stack_size, work)?);
         }
         Ok(())
@@ -830,7 +814,6 @@ impl Peer {
         running: &Arc<Running>,
         transport: &Arc<dyn Transport>,
         write_token: (&Sender<()>, &Receiver<()>),
-        write_err: &Sender<Error>,
     ) -> (String, Box<dyn FnOnce() + Send + 'static>) {
         let inner = &self.inner;
         let core = ProtoRwCore {
@@ -840,7 +823,6 @@ impl Peer {
             inner: inner.clone(),
             write_token: write_token.0.clone(),
             write_start: write_token.1.clone(),
-            write_err: write_err.clone(),
         };
         let rw: Arc<dyn MsgReadWriter> = match &inner.config.events {
             Some(feed) => Arc::new(MsgEventer::new(
@@ -858,7 +840,7 @@ impl Peer {
         let cap = running.protocol.cap();
         let run = running.protocol.run.clone();
         let peer = self.clone();
-        let errc = inner.proto_err_tx.clone();
+        let events = inner.events_tx.clone();
         trace!("starting protocol {cap}");
         let name = format!("proto-{cap}");
         let work = Box::new(move || {
@@ -883,9 +865,8 @@ impl Peer {
                     }
                 }
             };
-            // Capacity is one per protocol plus one for the control writers: never
-            // blocks.
-            let _ = errc.send(err);
+            // One slot per protocol (see `EVENTS_RESERVED`): never full.
+            let _ = events.try_send(Event::Proto(err));
         });
         (name, work)
     }
@@ -912,8 +893,6 @@ impl Peer {
     fn supervise(
         &self,
         transport: &Arc<dyn Transport>,
-        write_err: &Receiver<Error>,
-        read_err: &Receiver<Error>,
         threads: &mut OnDemandThreads,
     ) -> (Error, DiscReason, bool) {
         let inner = &self.inner;
@@ -933,13 +912,7 @@ impl Peer {
             } else {
                 &no_pongs
             };
-            let wake = match self.wait_event(
-                (write_err, read_err),
-                &ping_timer,
-                pongs,
-                threads,
-                &standby_check,
-            ) {
+            let wake = match self.wait_event(&ping_timer, pongs, &standby_check) {
                 Ok(wake) => wake,
                 Err(end) => return end.outcome(),
             };
@@ -950,23 +923,23 @@ impl Peer {
                     let ping = if due {
                         next_ping = Instant::now().checked_add(interval);
                         ping_timer = timer(next_ping);
-                        self.control(Control::Ping, transport, write_err, threads)
+                        self.control(Control::Ping, transport, threads)
                     } else {
                         Ok(())
                     };
                     match wake {
                         Wake::PongRequested(kind) => {
-                            ping.and_then(|()| self.control(kind, transport, write_err, threads))
+                            ping.and_then(|()| self.control(kind, transport, threads))
                         }
                         _ => ping,
                     }
                 }
-                Wake::CtlDone => {
-                    threads.ctl.join();
+                Wake::Done(OnDemandKind::Ctl) => {
+                    threads.ctl.done(inner);
                     Ok(())
                 }
-                Wake::StandbyDone => {
-                    threads.standby.join();
+                Wake::Done(OnDemandKind::Standby) => {
+                    threads.standby.done(inner);
                     Ok(())
                 }
                 Wake::StandbyRequested(lazy) => {
@@ -994,7 +967,7 @@ impl Peer {
                 // The supervisor's own write (or thread start) failed. An ending event that
                 // came meanwhile came first and wins, as in geth's run loop, which takes
                 // it while its pinger is still writing.
-                if let Some(first) = self.pending_end(write_err, read_err) {
+                if let Some(first) = self.pending_end() {
                     return first.outcome();
                 }
                 return End::Proto(e).outcome();
@@ -1003,44 +976,40 @@ impl Peer {
     }
 
     /// Waits for the supervisor's next event: an ending one as `Err`. In a frame of its
-    /// own, gone while the supervisor acts on the event (a `select!` over ten channels
-    /// takes a large one, and a Ping's write goes deep).
+    /// own, gone while the supervisor acts on the event (a `select!` takes a large one, and
+    /// a Ping's write goes deep).
     #[inline(never)]
     fn wait_event(
         &self,
-        (write_err, read_err): (&Receiver<Error>, &Receiver<Error>),
         ping_timer: &Receiver<Instant>,
         pongs: &Receiver<Control>,
-        threads: &OnDemandThreads,
         standby_check: &Receiver<Instant>,
     ) -> Result<Wake, End> {
         let inner = &self.inner;
-        Ok(select! {
-            recv(write_err) -> res => return Err(End::Write(res.unwrap_or(Error::Eof))),
-            recv(read_err) -> res => return Err(End::Read(res.unwrap_or(Error::Eof))),
-            recv(inner.proto_err_rx) -> res => return Err(End::Proto(res.unwrap_or(Error::Eof))),
-            recv(inner.disc_rx) -> res => {
-                return Err(End::Disc(res.unwrap_or(DiscReason::REQUESTED)));
-            }
-            recv(ping_timer) -> _ => Wake::PingDue,
-            recv(pongs) -> req => Wake::PongRequested(req.unwrap_or(Control::Pong)),
-            recv(threads.ctl.done_rx) -> _ => Wake::CtlDone,
-            recv(threads.standby.done_rx) -> _ => Wake::StandbyDone,
-            recv(inner.standby_req_rx) -> lazy => Wake::StandbyRequested(lazy.unwrap_or(false)),
-            recv(standby_check) -> _ => Wake::StandbyCheck,
-        })
+        select! {
+            // `Inner` keeps a sender: never disconnected.
+            recv(inner.events_rx) -> event => match event {
+                Ok(event) => event.classify(),
+                Err(_) => Err(End::Proto(Error::Eof)),
+            },
+            recv(inner.disc_rx) -> res => Err(End::Disc(res.unwrap_or(DiscReason::REQUESTED))),
+            recv(ping_timer) -> _ => Ok(Wake::PingDue),
+            recv(pongs) -> req => Ok(Wake::PongRequested(req.unwrap_or(Control::Pong))),
+            recv(standby_check) -> _ => Ok(Wake::StandbyCheck),
+        }
     }
 
-    /// An ending event already waiting for the supervisor, if any.
-    fn pending_end(&self, write_err: &Receiver<Error>, read_err: &Receiver<Error>) -> Option<End> {
+    /// An ending event already waiting for the supervisor, if any: the first one queued on
+    /// `events`, else a local disconnect on its way. The other events queued before it are
+    /// dropped: the peer ends, and `finish_run` joins every thread whatever signals it left.
+    fn pending_end(&self) -> Option<End> {
         let inner = &self.inner;
-        write_err
-            .try_recv()
-            .map(End::Write)
-            .or_else(|_| read_err.try_recv().map(End::Read))
-            .or_else(|_| inner.proto_err_rx.try_recv().map(End::Proto))
-            .or_else(|_| inner.disc_rx.try_recv().map(End::Disc))
-            .ok()
+        while let Ok(event) = inner.events_rx.try_recv() {
+            if let Err(end) = event.classify() {
+                return Some(end);
+            }
+        }
+        inner.disc_rx.try_recv().map(End::Disc).ok()
     }
 
     /// Starts a standby reader if reading still needs one (see `reading`, invariant 4a):
@@ -1066,15 +1035,14 @@ impl Peer {
         first: bool,
     ) -> Result<(), Error> {
         // A standby that marked itself gone is on its way out: this join is short.
-        threads.standby.join();
+        threads.standby.before_start(&self.inner);
         let peer = self.clone();
         let t = transport.clone();
-        let done = threads.standby.done_tx.clone();
         match self.spawn(
             "peer-read".into(),
             threads.stack,
             Box::new(move || {
-                let _done = SignalOnDrop(done);
+                let _done = SignalOnDrop(&peer.inner, OnDemandKind::Standby);
                 peer.standby_reader(&*t, first);
             }),
         ) {
@@ -1096,12 +1064,11 @@ impl Peer {
         &self,
         kind: Control,
         transport: &Arc<dyn Transport>,
-        write_err: &Receiver<Error>,
         threads: &mut OnDemandThreads,
     ) -> Result<(), Error> {
         let inner = &self.inner;
         let (ctl, stack) = (&mut threads.ctl, threads.stack);
-        if !write_err.is_empty() {
+        if inner.write_failed.load(Ordering::SeqCst) {
             // A protocol write failed: the peer ends next, and nothing is written after it.
             return Ok(());
         }
@@ -1126,7 +1093,7 @@ impl Peer {
         };
         q.active = true;
         drop(q);
-        self.start_ctl(job, transport, write_err, ctl, stack)
+        self.start_ctl(job, transport, ctl, stack)
     }
 
     /// Starts a `peer-ctl` for `job` (the rare path of `control`, in a frame of its own so
@@ -1137,23 +1104,20 @@ impl Peer {
         &self,
         job: CtlJob,
         transport: &Arc<dyn Transport>,
-        write_err: &Receiver<Error>,
         ctl: &mut OnDemand,
         stack: Option<usize>,
     ) -> Result<(), Error> {
         // A writer that found its queue empty cleared `active` and is on its way out.
-        ctl.join();
+        ctl.before_start(&self.inner);
         let peer = self.clone();
         let t = transport.clone();
-        let done = ctl.done_tx.clone();
-        let write_err = write_err.clone();
         // On failure `active` stays set: no control write starts, and the peer ends.
         let h = self.spawn(
             "peer-ctl".into(),
             stack,
             Box::new(move || {
-                let _done = SignalOnDrop(done);
-                peer.control_writer(&*t, job, &write_err);
+                let _done = SignalOnDrop(&peer.inner, OnDemandKind::Ctl);
+                peer.control_writer(&*t, job);
             }),
         )?;
         ctl.handle = Some(h);
@@ -1162,16 +1126,11 @@ impl Peer {
 
     /// `peer-ctl`: does `first`, then writes the control messages queued meanwhile (a due
     /// Ping before pending Pongs), and leaves when none is left. A failed write ends the
-    /// peer (through `proto_err`, as a protocol's error) and leaves `active` set, so that no
+    /// peer (as `Event::Proto`, as a protocol's error) and leaves `active` set, so that no
     /// control write starts after it.
-    fn control_writer(
-        &self,
-        transport: &dyn Transport,
-        first: CtlJob,
-        write_err: &Receiver<Error>,
-    ) {
+    fn control_writer(&self, transport: &dyn Transport, first: CtlJob) {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            self.control_writer_inner(transport, first, write_err)
+            self.control_writer_inner(transport, first)
         }));
         let err = match result {
             Ok(None) => return,
@@ -1181,23 +1140,18 @@ impl Peer {
                 panic_message(&*panic)
             )),
         };
-        // One slot per protocol plus one for the control writers, of which at most one
-        // ever fails (none starts after a failure).
-        let _ = self.inner.proto_err_tx.send(err);
+        // One slot for the control writes, of which at most one ever fails (none starts
+        // after a failure; see `EVENTS_RESERVED`): never full.
+        let _ = self.inner.events_tx.try_send(Event::Proto(err));
     }
 
     /// Stops without writing once shutdown began or a protocol write failed (the peer ends
     /// then), as a protocol writer would.
-    fn control_writer_inner(
-        &self,
-        transport: &dyn Transport,
-        first: CtlJob,
-        write_err: &Receiver<Error>,
-    ) -> Option<Error> {
+    fn control_writer_inner(&self, transport: &dyn Transport, first: CtlJob) -> Option<Error> {
         let inner = &self.inner;
         let mut job = first;
         loop {
-            if inner.closing.load(Ordering::SeqCst) || !write_err.is_empty() {
+            if inner.closing.load(Ordering::SeqCst) || inner.write_failed.load(Ordering::SeqCst) {
                 return None;
             }
             let written = match job {
@@ -1258,16 +1212,57 @@ impl End {
     }
 }
 
+/// What the peer's threads tell the supervisor, on its one channel (`Inner::events`).
+enum Event {
+    /// A protocol write failed (its writer keeps the write token).
+    WriteFailed(Error),
+    /// The reader ended: the remote's Disconnect, a read error or a panic.
+    ReadFailed(Error),
+    /// A protocol ended, or a control write failed.
+    Proto(Error),
+    /// A thread of this kind ended (see `OnDemand`).
+    Done(OnDemandKind),
+    /// Reading asks for a standby (`true`: lazily, see `reading`, invariant 4a).
+    StandbyRequested(bool),
+}
+
+/// Slots of the event channel besides one per protocol (each protocol thread sends one
+/// `Proto` as it ends). Each kind of event below is sent at most this often while the
+/// supervisor takes none of them, so no sender ever finds the channel full:
+///
+/// - 1 failed protocol write: there is one write token, and its failed holder keeps it;
+/// - 1 reader's end: the read role is `Dead` after it;
+/// - 1 failed control write (by the supervisor's `peer-ctl` or the reader's Pong): none starts
+///   after one failed (the control queue stays `active`);
+/// - 2 end signals, one per `OnDemand` kind: a thread sends its signal only when none of
+///   its kind is queued (`DoneFlags::queued`, cleared when the supervisor takes it);
+/// - 1 standby request: reading asks again only once the supervisor has answered.
+///
+/// Events sent after the first ending event may be dropped unseen (`pending_end`): the peer
+/// ends on that one and joins every thread anyway.
+const EVENTS_RESERVED: usize = 6;
+
+impl Event {
+    /// An ending event as `Err`, the others as what they wake the supervisor for.
+    fn classify(self) -> Result<Wake, End> {
+        match self {
+            Event::WriteFailed(e) => Err(End::Write(e)),
+            Event::ReadFailed(e) => Err(End::Read(e)),
+            Event::Proto(e) => Err(End::Proto(e)),
+            Event::Done(kind) => Ok(Wake::Done(kind)),
+            Event::StandbyRequested(lazy) => Ok(Wake::StandbyRequested(lazy)),
+        }
+    }
+}
+
 /// What woke the supervisor, besides an ending event.
 enum Wake {
     /// The Ping timer fired.
     PingDue,
     /// The reader asked for a Pong (or for the rest of one to be sent).
     PongRequested(Control),
-    /// `peer-ctl` ended.
-    CtlDone,
-    /// `peer-read` ended.
-    StandbyDone,
+    /// A `peer-ctl` or `peer-read` ended (or one of its kind, see `OnDemand`).
+    Done(OnDemandKind),
     /// Reading asked for a standby (`true`: lazily, see `reading`).
     StandbyRequested(bool),
     /// The grace period of a lazy standby request is over.
@@ -1356,10 +1351,10 @@ fn answer_ping(inner: &Inner, transport: &dyn Transport) -> Option<Control> {
         Ok(Some(CtlJob::Flush)) => Some(Control::Flush),
         Ok(Some(CtlJob::Write(_))) => Some(Control::Pong),
         Err(e) => {
-            // No control write starts after this one; the peer ends. One slot per protocol
-            // plus one for the control writes, of which at most one fails.
+            // No control write starts after this one; the peer ends. One slot for the
+            // control writes, of which at most one fails (see `EVENTS_RESERVED`).
             q.active = true;
-            let _ = inner.proto_err_tx.try_send(e);
+            let _ = inner.events_tx.try_send(Event::Proto(e));
             None
         }
     }
@@ -1399,32 +1394,80 @@ impl CtlQueue {
     }
 }
 
+/// The two kinds of [`OnDemand`] threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnDemandKind {
+    /// `peer-read`, the standby reader.
+    Standby,
+    /// `peer-ctl`, the control writer.
+    Ctl,
+}
+
+/// The end signal of one [`OnDemand`] kind, shared with its threads (in `Inner`).
+#[derive(Default)]
+struct DoneFlags {
+    /// The current thread of the kind is ending (set by it as its last act; cleared by the
+    /// supervisor, after joining the one before, when it starts the next one).
+    ended: AtomicBool,
+    /// An `Event::Done` of the kind is queued and not yet taken.
+    queued: AtomicBool,
+}
+
+impl Inner {
+    fn done_flags(&self, kind: OnDemandKind) -> &DoneFlags {
+        match kind {
+            OnDemandKind::Standby => &self.standby_done,
+            OnDemandKind::Ctl => &self.ctl_done,
+        }
+    }
+}
+
 /// A thread kind the supervisor starts on demand, at most one at a time. The thread
-/// signals its end on `done` (capacity 1) as its last act, however it ends; the supervisor
-/// then joins it, or joins it before starting the next one (and drops its signal, so that a
-/// signal in the channel always comes from the current thread).
+/// signals its end as its last act, however it ends (`SignalOnDrop`); the supervisor then
+/// joins it, or joins it before starting the next one.
+///
+/// The signals share the event channel, where a supervisor that joined a thread cannot take
+/// its signal back, so a signal may be *stale* (from a thread already joined) when the
+/// supervisor takes it. So the signal says only "a thread of this kind ended", and the
+/// supervisor joins the current thread on it only when that thread has set `ended`. Nothing
+/// is missed: a thread sets `ended` and then sends a signal unless one is `queued`; the
+/// supervisor, taking a signal, clears `queued` and then looks at `ended`. Both in
+/// `SeqCst` order, so either the supervisor sees `ended` (and joins), or the thread sees
+/// `queued` clear (and signals again). And at most one signal per kind is ever queued.
 struct OnDemand {
+    kind: OnDemandKind,
     handle: Option<JoinHandle<()>>,
-    done_tx: Sender<()>,
-    done_rx: Receiver<()>,
 }
 
 impl OnDemand {
-    fn new() -> OnDemand {
-        let (done_tx, done_rx) = bounded(1);
-        OnDemand {
-            handle: None,
-            done_tx,
-            done_rx,
-        }
+    fn new(kind: OnDemandKind) -> OnDemand {
+        OnDemand { kind, handle: None }
     }
 
     /// Joins the thread, if any: it has ended or is ending.
     fn join(&mut self) {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
-            // Its end signal, if not taken yet: sent before the thread ended.
-            let _ = self.done_rx.try_recv();
+        }
+    }
+
+    /// Before starting the next thread: joins the one before, so that only the next one
+    /// sets `ended` from now on.
+    fn before_start(&mut self, inner: &Inner) {
+        self.join();
+        inner
+            .done_flags(self.kind)
+            .ended
+            .store(false, Ordering::SeqCst);
+    }
+
+    /// The supervisor took an end signal of this kind: joins the current thread if it is
+    /// ending (otherwise the signal was stale, and the current thread will signal).
+    fn done(&mut self, inner: &Inner) {
+        let flags = inner.done_flags(self.kind);
+        flags.queued.store(false, Ordering::SeqCst);
+        if flags.ended.load(Ordering::SeqCst) {
+            self.join();
         }
     }
 }
@@ -1445,10 +1488,6 @@ struct RunState {
     /// The write token's slot (emptied at shutdown), with a sender kept as long as the peer
     /// runs.
     write_start: (Sender<()>, Receiver<()>),
-    /// Kept so that `write_err` is never disconnected while the peer runs.
-    write_err_tx: Sender<Error>,
-    write_err: Receiver<Error>,
-    read_err: Receiver<Error>,
     /// The protocol threads.
     handles: Vec<JoinHandle<()>>,
     threads: OnDemandThreads,
@@ -1457,12 +1496,17 @@ struct RunState {
 }
 
 /// Sends the end signal of an [`OnDemand`] thread when dropped (also on a panic).
-struct SignalOnDrop(Sender<()>);
+struct SignalOnDrop<'a>(&'a Inner, OnDemandKind);
 
-impl Drop for SignalOnDrop {
+impl Drop for SignalOnDrop<'_> {
     fn drop(&mut self) {
-        // Capacity 1 and one signal per thread, taken before the next thread starts.
-        let _ = self.0.try_send(());
+        let (inner, kind) = (self.0, self.1);
+        let flags = inner.done_flags(kind);
+        flags.ended.store(true, Ordering::SeqCst);
+        if !flags.queued.swap(true, Ordering::SeqCst) {
+            // None of this kind queued: a slot is free (see `EVENTS_RESERVED`).
+            let _ = inner.events_tx.try_send(Event::Done(kind));
+        }
     }
 }
 
@@ -1583,7 +1627,6 @@ struct ProtoRwCore {
     inner: Arc<Inner>,
     write_token: Sender<()>,
     write_start: Receiver<()>,
-    write_err: Sender<Error>,
 }
 
 impl MsgReader for ProtoRwCore {
@@ -1660,9 +1703,10 @@ impl MsgWriter for ProtoRwCore {
             }
             Err(e) => {
                 // Keep the token: no write starts after a failed one. There is one token,
-                // so at most one failure is ever sent and the slot is free.
+                // so at most one failure is ever sent and its slot is free (see
+                // `EVENTS_RESERVED`).
                 self.inner.write_failed.store(true, Ordering::SeqCst);
-                let _ = self.write_err.send(e.clone());
+                let _ = self.inner.events_tx.try_send(Event::WriteFailed(e.clone()));
                 Err(e)
             }
         }

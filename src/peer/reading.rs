@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::{answer_ping, panic_message, Control, Inner, Running};
+use super::{answer_ping, panic_message, Control, Event, Inner, Running};
 use crate::transport::{DISC_MSG, PING_MSG};
 use crate::{DiscReason, Error, Msg, Transport, BASE_PROTOCOL_LENGTH};
 
@@ -141,15 +141,15 @@ pub(super) struct Reading {
     state: Mutex<State>,
     proto_cv: Vec<Condvar>,
     standby_cv: Condvar,
-    read_err: Mutex<Option<Sender<Error>>>,
-    /// Requests for a new standby to the supervisor (capacity 1; `true`: lazy, see 4a).
-    standby_req: Sender<bool>,
+    /// The supervisor's events: the reader's error (invariant 5) and the requests for a
+    /// new standby (one at a time; `true`: lazy, see 4a).
+    events: Sender<Event>,
 }
 
 impl Reading {
-    /// Reading for `protocols` protocols; requests for a standby go to `standby_req`. The
-    /// first standby is `Starting`: `Peer::run` starts it.
-    pub(super) fn new(protocols: usize, standby_req: Sender<bool>) -> Reading {
+    /// Reading for `protocols` protocols; the reader's error and the requests for a standby
+    /// go to `events`. The first standby is `Starting`: `Peer::run` starts it.
+    pub(super) fn new(protocols: usize, events: Sender<Event>) -> Reading {
         Reading {
             state: Mutex::new(State {
                 role: Role::Free,
@@ -160,8 +160,7 @@ impl Reading {
             }),
             proto_cv: (0..protocols).map(|_| Condvar::new()).collect(),
             standby_cv: Condvar::new(),
-            read_err: Mutex::new(None),
-            standby_req,
+            events,
         }
     }
 
@@ -189,11 +188,6 @@ impl Reading {
         if st.standby == Standby::Starting {
             st.standby = Standby::Gone;
         }
-    }
-
-    /// Where the reader's error goes (the supervisor's `read_err`, capacity 1).
-    pub(super) fn set_error_sink(&self, errc: Sender<Error>) {
-        *self.read_err.lock() = Some(errc);
     }
 
     /// Ends reading: every waiter returns.
@@ -228,7 +222,7 @@ impl Reading {
                 // so a standby that is leaving is never counted on. One request at a time:
                 // `Starting` until the supervisor has answered, so the slot is free.
                 st.standby = Standby::Starting;
-                let _ = self.standby_req.try_send(lazy);
+                let _ = self.events.try_send(Event::StandbyRequested(lazy));
             }
             _ => {}
         }
@@ -347,10 +341,8 @@ impl Reading {
         let mut st = self.state.lock();
         st.role = Role::Dead;
         drop(st);
-        // Sent once (the role is dead from here on); capacity 1: never blocks.
-        if let Some(errc) = self.read_err.lock().take() {
-            let _ = errc.send(e);
-        }
+        // Sent once (the role is dead from here on), into a slot kept for it: never full.
+        let _ = self.events.try_send(Event::ReadFailed(e));
     }
 
     /// Puts a message read by the role's holder into protocol `i`'s mailbox (invariant 2).
