@@ -1771,6 +1771,73 @@ pub struct PeerInfo {
 mod tests {
     use super::*;
 
+    /// Starts a `peer-ctl` stand-in on `od` that ends when `gate` is closed.
+    fn start_gated(peer: &Peer, od: &mut OnDemand) -> Sender<()> {
+        let (gate_tx, gate) = bounded::<()>(0);
+        od.before_start(&peer.inner);
+        let p = peer.clone();
+        od.handle = Some(thread::spawn(move || {
+            let _done = SignalOnDrop(&p.inner, OnDemandKind::Ctl);
+            let _ = gate.recv();
+        }));
+        gate_tx
+    }
+
+    fn take_done(peer: &Peer) -> OnDemandKind {
+        match peer.inner.events_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Event::Done(kind)) => kind,
+            Ok(_) => panic!("not an end signal"),
+            Err(e) => panic!("no end signal: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_stale_end_signal_neither_joins_a_running_thread_nor_hides_its_end() {
+        let peer = Peer::new_test(NodeId([1; 32]), "t", vec![]);
+        let mut od = OnDemand::new(OnDemandKind::Ctl);
+        // The first thread ends; the supervisor joins it before starting the next one,
+        // and its signal stays queued.
+        drop(start_gated(&peer, &mut od));
+        let gate = start_gated(&peer, &mut od);
+        assert_eq!(peer.inner.events_rx.len(), 1);
+        // The stale signal: the running thread is not joined (which would block here).
+        assert_eq!(take_done(&peer), OnDemandKind::Ctl);
+        od.done(&peer.inner);
+        assert!(od.handle.is_some());
+        // Its own end comes as a signal of its own, and is joined on it.
+        drop(gate);
+        assert_eq!(take_done(&peer), OnDemandKind::Ctl);
+        od.done(&peer.inner);
+        assert!(od.handle.is_none());
+        assert!(peer.inner.events_rx.is_empty());
+    }
+
+    #[test]
+    fn a_thread_ending_behind_a_stale_signal_is_joined_on_it() {
+        let peer = Peer::new_test(NodeId([1; 32]), "t", vec![]);
+        let mut od = OnDemand::new(OnDemandKind::Ctl);
+        // Many threads come and go while the supervisor takes none of their signals: one
+        // stays queued, however many ended.
+        for _ in 0..10 {
+            drop(start_gated(&peer, &mut od));
+        }
+        let gate = start_gated(&peer, &mut od);
+        assert_eq!(peer.inner.events_rx.len(), 1);
+        // The last thread ends behind that signal and sends none of its own; the queued
+        // one, taken, joins it.
+        drop(gate);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !peer.inner.ctl_done.ended.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the thread did not end");
+            thread::yield_now();
+        }
+        assert_eq!(peer.inner.events_rx.len(), 1);
+        assert_eq!(take_done(&peer), OnDemandKind::Ctl);
+        od.done(&peer.inner);
+        assert!(od.handle.is_none());
+        assert!(peer.inner.events_rx.is_empty());
+    }
+
     #[test]
     fn control_messages_carry_the_empty_list() {
         let empty = crate::message::encode_items(&[]);
