@@ -220,7 +220,7 @@ impl Reading {
             Standby::Gone if !st.closed => {
                 // Invariant 4a: seen under the lock the standby marked itself `Gone` under,
                 // so a standby that is leaving is never counted on. One request at a time:
-                // `Starting` until the supervisor has answered, so the slot is free.
+                // `Starting` until the supervisor has answered, so its slot is free.
                 st.standby = Standby::Starting;
                 let _ = self.events.try_send(Event::StandbyRequested(lazy));
             }
