@@ -206,6 +206,23 @@ fn new_encoder() -> Box<snap::raw::Encoder> {
     Box::new(snap::raw::Encoder::new())
 }
 
+/// The RLP encoding of a message code (an integer, at most 9 bytes) and its length.
+fn code_rlp(code: u64) -> ([u8; 9], usize) {
+    let mut out = [0u8; 9];
+    if code == 0 {
+        out[0] = 0x80;
+        (out, 1)
+    } else if code < 0x80 {
+        out[0] = code as u8;
+        (out, 1)
+    } else {
+        let n = 8 - (code.leading_zeros() / 8) as usize;
+        out[0] = 0x80 + n as u8;
+        out[1..=n].copy_from_slice(&code.to_be_bytes()[8 - n..]);
+        (out, 1 + n)
+    }
+}
+
 fn padded(len: usize) -> usize {
     len.div_ceil(16) * 16
 }
@@ -250,8 +267,6 @@ pub struct FrameEgress<H: MacHash = KeccakMac> {
     /// is what has been initialised; the frame is `buf[..frame_len]`.
     buf: Vec<u8>,
     frame_len: usize,
-    /// RLP of the message code being framed (at most 9 bytes, allocated once).
-    code_rlp: Vec<u8>,
     snappy: bool,
     /// The snappy encoder (2 KiB of hash table, and 32 KiB more once a payload over
     /// 1 KiB was compressed), created for the first payload that is not too short to
@@ -284,7 +299,6 @@ impl<H: MacHash> FrameEgress<H> {
             mac: HashMac::with_cipher(mac, egress_mac),
             buf: Vec::new(),
             frame_len: 0,
-            code_rlp: Vec::with_capacity(9),
             snappy: false,
             encoder: None,
             encoder_unused: 0,
@@ -316,9 +330,7 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        self.code_rlp.clear();
-        rlp::append_uint(&mut self.code_rlp, code);
-        let clen = self.code_rlp.len();
+        let (code_rlp, clen) = code_rlp(code);
         debug_assert_eq!(clen, rlp::uint_size(code));
         let most = if self.snappy {
             snap::raw::max_compress_len(data.len())
@@ -330,7 +342,7 @@ impl<H: MacHash> FrameEgress<H> {
         // The payload goes straight to its place in the frame: compressed into it, or
         // copied once.
         let body = &mut self.buf[32..];
-        body[..clen].copy_from_slice(&self.code_rlp);
+        body[..clen].copy_from_slice(&code_rlp[..clen]);
         let n = if self.snappy {
             let out = &mut body[clen..clen + most];
             let encoder = if data.len() < SNAPPY_LITERAL_ONLY {
@@ -497,7 +509,7 @@ impl<H: MacHash> FrameEgress<H> {
 
     /// Bytes of memory held by this half's buffers; for tests and monitoring.
     pub fn buffer_capacity(&self) -> usize {
-        self.buf.capacity() + self.code_rlp.capacity()
+        self.buf.capacity()
     }
 }
 
@@ -1147,6 +1159,21 @@ mod tests {
         }
         assert_eq!(i.buf.len(), INITIAL_READ_BUFFER);
         assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
+    }
+
+    #[test]
+    fn code_rlp_is_rlp_of_the_integer() {
+        let mut codes: Vec<u64> = (0..300).collect();
+        for shift in 0..64 {
+            codes.extend([1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1]);
+        }
+        codes.push(u64::MAX);
+        for code in codes {
+            let mut want = Vec::new();
+            rlp::append_uint(&mut want, code);
+            let (got, n) = code_rlp(code);
+            assert_eq!(&got[..n], &want[..], "{code:#x}");
+        }
     }
 
     /// A source handing out its pieces one per read (a read gets at most one piece, or
