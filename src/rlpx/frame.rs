@@ -67,9 +67,9 @@ const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 /// [`BUSY_WAITS`]).
 const INITIAL_READ_BUFFER: usize = 1024;
 
-/// A wait for a frame shorter than this counts as busy traffic (a request answered, the
-/// next message of an exchange); a longer one as a sparse connection (an idle peer's
-/// Pings, 15 s apart).
+/// Waits for frames that begin less than this apart count as busy traffic (a request
+/// answered, the next message of an exchange); longer as a sparse connection (an idle
+/// peer's Pings, 15 s apart).
 const SHORT_WAIT: Duration = Duration::from_millis(100);
 
 /// After this many frames in a row that came without a long wait ([`SHORT_WAIT`]) the
@@ -573,6 +573,8 @@ pub struct FrameIngress<H: MacHash = KeccakMac> {
     head_len: u8,
     /// Frames in a row that came without a long wait (saturating); see [`BUSY_WAITS`].
     busy_frames: u8,
+    /// When the last wait for a frame began.
+    last_wait: Option<Instant>,
 }
 
 impl<H: MacHash> FrameIngress<H> {
@@ -604,6 +606,7 @@ impl<H: MacHash> FrameIngress<H> {
             head: [0; 32],
             head_len: 0,
             busy_frames: 0,
+            last_wait: None,
         }
     }
 
@@ -701,7 +704,17 @@ impl<H: MacHash> FrameIngress<H> {
     /// announces, and buffers grown for a large message are released when the
     /// next read starts.
     pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<RawMsg<'_>> {
-        let (code, range) = self.read_frame(r)?;
+        self.read_msg_at(r, None)
+    }
+
+    /// [`read_msg`](FrameIngress::read_msg) for a caller that has just read the clock
+    /// (`now`), which saves reading it again.
+    pub(crate) fn read_msg_at<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+        now: Option<Instant>,
+    ) -> Result<RawMsg<'_>> {
+        let (code, range) = self.read_frame(r, now)?;
         let data = &self.buf[range.clone()];
         let wire_size = data.len();
         if !self.snappy {
@@ -736,11 +749,13 @@ impl<H: MacHash> FrameIngress<H> {
     /// of its own: `(code, payload, wire size)`. A snappy payload is decompressed straight
     /// into that vector, saving the copy out of the reader's buffer that an owned copy of
     /// [`read_msg`](FrameIngress::read_msg)'s payload would need.
+    /// `now`, if given, is the time the caller has just read.
     pub(crate) fn read_msg_owned<R: Read + ?Sized>(
         &mut self,
         r: &mut R,
+        now: Option<Instant>,
     ) -> Result<(u64, Vec<u8>, usize)> {
-        let (code, range) = self.read_frame(r)?;
+        let (code, range) = self.read_frame(r, now)?;
         let data = &self.buf[range];
         let wire_size = data.len();
         if !self.snappy {
@@ -763,10 +778,14 @@ impl<H: MacHash> FrameIngress<H> {
 
     /// Reads, authenticates and decrypts one frame; returns its message code and where
     /// the (still compressed) payload lies in the read buffer.
-    fn read_frame<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<(u64, Range<usize>)> {
+    fn read_frame<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+        now: Option<Instant>,
+    ) -> Result<(u64, Range<usize>)> {
         // The previous message (borrowed from these buffers) has been consumed.
         self.release_excess();
-        let inline = self.wait_header(r)?;
+        let inline = self.wait_header(r, now)?;
         let (mut header, mac) = if inline {
             self.head_len = 0;
             let (ct, mac) = self.head.split_at(16);
@@ -834,34 +853,40 @@ impl<H: MacHash> FrameIngress<H> {
     /// on a sparse connection, with the read buffer given back while waiting; else at
     /// `buf[start..]` (returns false). Header bytes that arrived before an error (a
     /// timeout) are kept in either place, so the next call goes on where this one stopped.
-    fn wait_header<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<bool> {
+    ///
+    /// Whether the connection is busy is judged from the time between the starts of the
+    /// last waits (`now`, or the clock read here): one clock reading per frame that has
+    /// to be waited for, none for frames already buffered.
+    fn wait_header<R: Read + ?Sized>(&mut self, r: &mut R, now: Option<Instant>) -> Result<bool> {
         if self.end > self.start {
             // Bytes followed the previous frame: no wait.
             self.fill(r, 32)?;
             self.busy_frames = self.busy_frames.saturating_add(1);
             return Ok(false);
         }
-        let busy = self.read_filled || self.busy_frames >= BUSY_WAITS || self.large.is_run();
-        let began = Instant::now();
-        let inline = if self.head_len == 0 && busy {
-            self.fill(r, 32)?;
-            false
-        } else {
-            if self.head_len == 0 {
-                // Nothing unconsumed: wait without a buffer.
-                self.buf = Vec::new();
-                self.start = 0;
-                self.end = 0;
+        if self.head_len == 0 {
+            // A new wait (not the rest of a header begun before a timeout).
+            let now = now.unwrap_or_else(Instant::now);
+            let short = self
+                .last_wait
+                .is_some_and(|t| now.saturating_duration_since(t) < SHORT_WAIT);
+            self.busy_frames = if short {
+                self.busy_frames.saturating_add(1)
+            } else {
+                0
+            };
+            self.last_wait = Some(now);
+            if self.read_filled || self.busy_frames >= BUSY_WAITS || self.large.is_run() {
+                self.fill(r, 32)?;
+                return Ok(false);
             }
-            self.read_head(r)?;
-            true
-        };
-        self.busy_frames = if began.elapsed() < SHORT_WAIT {
-            self.busy_frames.saturating_add(1)
-        } else {
-            0
-        };
-        Ok(inline)
+            // Nothing unconsumed: wait without a buffer.
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+        self.read_head(r)?;
+        Ok(true)
     }
 
     /// Reads into `head` until it holds a whole header.
@@ -1055,7 +1080,7 @@ mod tests {
             let (mut r, mut r2) = (&wire[..], &wire2[..]);
             for _ in 0..41 {
                 let m = i.read_msg(&mut r).unwrap();
-                let (code, data, wire_size) = i2.read_msg_owned(&mut r2).unwrap();
+                let (code, data, wire_size) = i2.read_msg_owned(&mut r2, None).unwrap();
                 assert_eq!((m.code, m.data, m.wire_size), (code, &data[..], wire_size));
             }
             // The owned path keeps no decompression buffer.
@@ -1223,18 +1248,20 @@ mod tests {
         for snappy in [false, true] {
             let (mut e, mut i) = pair(snappy);
             assert_eq!(i.buffer_capacity(), 0, "before the first frame");
+            // The clock as the caller read it: an idle peer's Pings come 15 s apart.
+            let t0 = Instant::now();
+            let at = |s: u64| Some(t0 + Duration::from_secs(s));
             for n in 0..5u8 {
                 let wire = frame_of(&mut e, 0x02, &[0xc0, n]);
                 let mut src = Pieces::new([Some(wire)]);
-                // A long wait before each frame (an idle peer's Pings come 15 s apart).
-                i.busy_frames = 0;
-                let (code, data, _) = i.read_msg_owned(&mut src).unwrap();
+                let (code, data, _) = i.read_msg_owned(&mut src, at(15 * n as u64)).unwrap();
                 assert_eq!((code, &data[..]), (0x02, &[0xc0, n][..]));
                 // Header and body: one read each.
                 assert_eq!(src.reads, 2);
                 // Waiting for the next frame (it times out here) holds nothing.
-                i.busy_frames = 0;
-                let err = i.read_msg_owned(&mut src).unwrap_err();
+                let err = i
+                    .read_msg_owned(&mut src, at(15 * n as u64 + 1))
+                    .unwrap_err();
                 assert!(err.is_timeout(), "{err}");
                 assert_eq!(i.buffer_capacity(), 0, "snappy {snappy}");
             }
@@ -1266,23 +1293,35 @@ mod tests {
                     .into_iter()
                     .filter(|p| p.as_ref().is_none_or(|p| !p.is_empty())),
                 );
-                let set = |i: &mut FrameIngress| i.busy_frames = if busy { BUSY_WAITS } else { 0 };
-                set(&mut i);
-                let err = i.read_msg(&mut src).unwrap_err();
+                // Waits 1 ms apart (busy) or 15 s apart (sparse), as the caller's clock has it.
+                let t0 = Instant::now();
+                let mut calls = 0..;
+                let mut next = || {
+                    let n = calls.next().unwrap();
+                    Some(
+                        t0 + if busy {
+                            Duration::from_millis(n)
+                        } else {
+                            Duration::from_secs(15 * n)
+                        },
+                    )
+                };
+                if busy {
+                    i.busy_frames = BUSY_WAITS;
+                    i.last_wait = next();
+                }
+                let err = i.read_msg_at(&mut src, next()).unwrap_err();
                 assert!(err.is_timeout(), "{err}");
                 assert_eq!(i.buffered(), cut);
                 if !busy {
                     assert_eq!(i.buf.capacity(), 0, "the partial header is held inline");
                 }
-                set(&mut i);
-                let m = i.read_msg(&mut src).unwrap();
+                let m = i.read_msg_at(&mut src, next()).unwrap();
                 assert_eq!((m.code, m.data), (0x10, &b"first message"[..]));
                 for _ in 0..2 {
-                    set(&mut i);
-                    assert!(i.read_msg(&mut src).unwrap_err().is_timeout());
+                    assert!(i.read_msg_at(&mut src, next()).unwrap_err().is_timeout());
                 }
-                set(&mut i);
-                let m = i.read_msg(&mut src).unwrap();
+                let m = i.read_msg_at(&mut src, next()).unwrap();
                 assert_eq!(
                     (m.code, m.data),
                     (0x11, &[9; 300][..]),
@@ -1332,16 +1371,32 @@ mod tests {
     fn busy_connection_reads_a_small_frame_in_one_read() {
         let (mut e, mut i) = pair(true);
         let mut reads = Vec::new();
+        let t0 = Instant::now();
         for n in 0..10u64 {
             let wire = frame_of(&mut e, 0x10, &[n as u8; 64]);
             let mut src = Pieces::new([Some(wire)]);
-            assert_eq!(i.read_msg(&mut src).unwrap().data, &[n as u8; 64][..]);
+            // Requests 1 ms apart, as the caller's clock has it.
+            let now = Some(t0 + Duration::from_millis(n));
+            assert_eq!(
+                i.read_msg_at(&mut src, now).unwrap().data,
+                &[n as u8; 64][..]
+            );
             reads.push(src.reads);
         }
-        // In memory every wait is short: two frames read the sparse way, then one read each.
+        // Two frames read the sparse way, then one read each.
         assert_eq!(reads[..2], [2, 2]);
         assert!(reads[2..].iter().all(|&r| r == 1), "{reads:?}");
         assert_eq!(i.buf.len(), INITIAL_READ_BUFFER);
+
+        // After a long wait the connection is sparse again, and waits without a buffer.
+        let wire = frame_of(&mut e, 0x10, b"later");
+        let later = Some(t0 + Duration::from_secs(60));
+        let mut src = Pieces::new([Some(wire)]);
+        assert_eq!(i.read_msg_at(&mut src, later).unwrap().data, b"later");
+        let mut src = Pieces::new([]);
+        let later = Some(t0 + Duration::from_secs(120));
+        assert!(i.read_msg_at(&mut src, later).unwrap_err().is_timeout());
+        assert_eq!(i.buf.capacity(), 0);
     }
 
     /// The write buffer grown for ordinary messages goes back to a small one
@@ -1411,7 +1466,9 @@ mod tests {
     }
 
     /// The halves hold no key schedule or hash table of their own (those are shared or
-    /// created when needed), so a session's long-lived state stays small.
+    /// created when needed), so a session's long-lived state stays small. The receiving
+    /// half has room for one frame header besides (32 bytes, where a sparse connection
+    /// waits instead of in a read buffer).
     #[test]
     fn halves_are_small() {
         let (e, i) = (size_of::<FrameEgress>(), size_of::<FrameIngress>());
@@ -1421,7 +1478,7 @@ mod tests {
         );
         let (e, i) = (e - size_of::<KeccakMac>(), i - size_of::<KeccakMac>());
         assert!(
-            e <= 256 && i <= 256,
+            e <= 256 && i <= 256 + 32,
             "{e} and {i} bytes besides the keccak state"
         );
     }
