@@ -436,11 +436,9 @@ impl<S: Socket> Conn<S> {
     /// until the next read.
     pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
         let (_, ingress) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
-        ingress.read_msg(&mut Deadlined::new(
-            &mut self.stream,
-            self.timeouts.read,
-            &mut self.armed,
-        ))
+        let mut io = Deadlined::new(&mut self.stream, self.timeouts.read, &mut self.armed);
+        let now = io.began;
+        ingress.read_msg_at(&mut io, Some(now))
     }
 
     /// Writes one message within [`Timeouts::write`] and returns the wire
