@@ -200,16 +200,20 @@ struct ArmedTimeouts {
 /// (because the setting was shorter than the time left) is simply retried.
 struct Deadlined<'a, S> {
     stream: &'a mut S,
+    /// When the deadline was set.
+    began: Instant,
     deadline: Option<Instant>,
     armed: &'a mut ArmedTimeouts,
 }
 
 impl<'a, S: Socket> Deadlined<'a, S> {
     fn new(stream: &'a mut S, timeout: Duration, armed: &'a mut ArmedTimeouts) -> Self {
+        let began = Instant::now();
         Deadlined {
             stream,
+            began,
             // A timeout too large to represent means "no deadline".
-            deadline: Instant::now().checked_add(timeout),
+            deadline: began.checked_add(timeout),
             armed,
         }
     }
@@ -432,11 +436,9 @@ impl<S: Socket> Conn<S> {
     /// until the next read.
     pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
         let (_, ingress) = self.session.as_mut().ok_or(RlpxError::HandshakeNotDone)?;
-        ingress.read_msg(&mut Deadlined::new(
-            &mut self.stream,
-            self.timeouts.read,
-            &mut self.armed,
-        ))
+        let mut io = Deadlined::new(&mut self.stream, self.timeouts.read, &mut self.armed);
+        let now = io.began;
+        ingress.read_msg_at(&mut io, Some(now))
     }
 
     /// Writes one message within [`Timeouts::write`] and returns the wire
@@ -661,21 +663,17 @@ impl<S: Socket> ConnReader<S> {
     /// the next read. After [`shutdown`](ConnWriter::shutdown) from another
     /// thread this returns an error (usually end of stream).
     pub fn read_msg(&mut self) -> Result<RawMsg<'_>> {
-        self.ingress.read_msg(&mut Deadlined::new(
-            &mut self.stream,
-            self.timeout,
-            &mut self.armed,
-        ))
+        let mut io = Deadlined::new(&mut self.stream, self.timeout, &mut self.armed);
+        let now = io.began;
+        self.ingress.read_msg_at(&mut io, Some(now))
     }
 
     /// Like [`read_msg`](ConnReader::read_msg), with the payload in a vector of its own:
     /// `(code, payload, wire size)`. A snappy payload is decompressed straight into it.
     pub(crate) fn read_msg_owned(&mut self) -> Result<(u64, Vec<u8>, usize)> {
-        self.ingress.read_msg_owned(&mut Deadlined::new(
-            &mut self.stream,
-            self.timeout,
-            &mut self.armed,
-        ))
+        let mut io = Deadlined::new(&mut self.stream, self.timeout, &mut self.armed);
+        let now = io.began;
+        self.ingress.read_msg_owned(&mut io, Some(now))
     }
 
     /// Turns snappy decompression on or off for this direction.

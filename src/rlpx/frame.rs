@@ -21,9 +21,12 @@
 //! lies) and read in another (authenticated and decrypted where it arrived), so
 //! in the steady state no frame allocates or copies more than once.
 //!
-//! Memory follows the bytes that arrived, never what a remote announced: the
-//! read buffer starts at 1 KiB, grows (at most doubling) only when it is full
-//! of received bytes, and shrinks back when reads turn sparse; a snappy length
+//! Memory follows the bytes that arrived, never what a remote announced: a
+//! sparse connection (an idle peer's Pings) holds no read buffer while it waits,
+//! reads the next frame's 32-byte header into the reader's own state and then
+//! sizes a buffer from it; a busy one reads into a buffer of 1 KiB that grows (at
+//! most doubling) only when it is full of received bytes, and shrinks back when
+//! reads turn sparse; a snappy length
 //! the compressed input cannot produce is rejected before anything is
 //! allocated; and a buffer that grew past [`RELEASE_ABOVE`] for one large
 //! message is given back once that message has been consumed. Only a run of
@@ -34,6 +37,7 @@
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use aes::cipher::{InnerIvInit, StreamCipher};
 
@@ -57,10 +61,25 @@ pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
 /// Header bytes 3..6: RLP of `[0, 0]` (capability id and context id, unused).
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 
-/// Initial size of the ingress read buffer, and the size it returns to when the
-/// connection goes quiet: enough for a Hello or Ping frame and a few more small
-/// frames, so an idle connection holds little.
+/// Size of the ingress read buffer on a busy connection that carries small frames, and the
+/// size it returns to when such a connection quiets down: enough for a few small frames per
+/// read. A sparse connection holds no read buffer at all while it waits (see
+/// [`BUSY_WAITS`]).
 const INITIAL_READ_BUFFER: usize = 1024;
+
+/// Waits for frames that begin less than this apart count as busy traffic (a request
+/// answered, the next message of an exchange); longer as a sparse connection (an idle
+/// peer's Pings, 15 s apart).
+const SHORT_WAIT: Duration = Duration::from_millis(100);
+
+/// After this many frames in a row that came without a long wait ([`SHORT_WAIT`]) the
+/// connection is busy and the reader waits for the next frame with its read buffer, so
+/// one read brings a whole small frame (or several). Otherwise it gives the buffer back
+/// while it waits and reads the next frame's header into a small array inside the reader's
+/// state, then sizes the buffer from the header: a sparse connection holds no read buffer,
+/// at the cost of one more read per frame that followed a long wait. An idle peer's Ping
+/// and Pong alternate long and short waits, so it stays sparse.
+const BUSY_WAITS: u8 = 2;
 
 /// The read buffer doubles, up to this size, each time a read fills it to the
 /// end, so a busy connection reads many frames per system call.
@@ -187,6 +206,23 @@ fn new_encoder() -> Box<snap::raw::Encoder> {
     Box::new(snap::raw::Encoder::new())
 }
 
+/// The RLP encoding of a message code (an integer, at most 9 bytes) and its length.
+fn code_rlp(code: u64) -> ([u8; 9], usize) {
+    let mut out = [0u8; 9];
+    if code == 0 {
+        out[0] = 0x80;
+        (out, 1)
+    } else if code < 0x80 {
+        out[0] = code as u8;
+        (out, 1)
+    } else {
+        let n = 8 - (code.leading_zeros() / 8) as usize;
+        out[0] = 0x80 + n as u8;
+        out[1..=n].copy_from_slice(&code.to_be_bytes()[8 - n..]);
+        (out, 1 + n)
+    }
+}
+
 fn padded(len: usize) -> usize {
     len.div_ceil(16) * 16
 }
@@ -231,8 +267,6 @@ pub struct FrameEgress<H: MacHash = KeccakMac> {
     /// is what has been initialised; the frame is `buf[..frame_len]`.
     buf: Vec<u8>,
     frame_len: usize,
-    /// RLP of the message code being framed (at most 9 bytes, allocated once).
-    code_rlp: Vec<u8>,
     snappy: bool,
     /// The snappy encoder (2 KiB of hash table, and 32 KiB more once a payload over
     /// 1 KiB was compressed), created for the first payload that is not too short to
@@ -265,7 +299,6 @@ impl<H: MacHash> FrameEgress<H> {
             mac: HashMac::with_cipher(mac, egress_mac),
             buf: Vec::new(),
             frame_len: 0,
-            code_rlp: Vec::with_capacity(9),
             snappy: false,
             encoder: None,
             encoder_unused: 0,
@@ -297,9 +330,7 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        self.code_rlp.clear();
-        rlp::append_uint(&mut self.code_rlp, code);
-        let clen = self.code_rlp.len();
+        let (code_rlp, clen) = code_rlp(code);
         debug_assert_eq!(clen, rlp::uint_size(code));
         let most = if self.snappy {
             snap::raw::max_compress_len(data.len())
@@ -311,7 +342,7 @@ impl<H: MacHash> FrameEgress<H> {
         // The payload goes straight to its place in the frame: compressed into it, or
         // copied once.
         let body = &mut self.buf[32..];
-        body[..clen].copy_from_slice(&self.code_rlp);
+        body[..clen].copy_from_slice(&code_rlp[..clen]);
         let n = if self.snappy {
             let out = &mut body[clen..clen + most];
             let encoder = if data.len() < SNAPPY_LITERAL_ONLY {
@@ -478,7 +509,7 @@ impl<H: MacHash> FrameEgress<H> {
 
     /// Bytes of memory held by this half's buffers; for tests and monitoring.
     pub fn buffer_capacity(&self) -> usize {
-        self.buf.capacity() + self.code_rlp.capacity()
+        self.buf.capacity()
     }
 }
 
@@ -535,6 +566,15 @@ pub struct FrameIngress<H: MacHash = KeccakMac> {
     read_filled: bool,
     /// Consecutive reads that brought less than half of [`INITIAL_READ_BUFFER`].
     quiet_reads: u32,
+    /// On a sparse connection the next frame's header is read here while `buf` is given
+    /// back; `head[..head_len]` has arrived so far. Bytes are only ever here while `buf`
+    /// holds nothing unconsumed.
+    head: [u8; 32],
+    head_len: u8,
+    /// Frames in a row that came without a long wait (saturating); see [`BUSY_WAITS`].
+    busy_frames: u8,
+    /// When the last wait for a frame began.
+    last_wait: Option<Instant>,
 }
 
 impl<H: MacHash> FrameIngress<H> {
@@ -553,7 +593,7 @@ impl<H: MacHash> FrameIngress<H> {
         FrameIngress {
             ctr: AesCtr::with_key(aes),
             mac: HashMac::with_cipher(mac, ingress_mac),
-            buf: vec![0; INITIAL_READ_BUFFER],
+            buf: Vec::new(),
             start: 0,
             end: 0,
             snappy: false,
@@ -563,6 +603,10 @@ impl<H: MacHash> FrameIngress<H> {
             large: LargeStreak::default(),
             read_filled: false,
             quiet_reads: 0,
+            head: [0; 32],
+            head_len: 0,
+            busy_frames: 0,
+            last_wait: None,
         }
     }
 
@@ -615,6 +659,7 @@ impl<H: MacHash> FrameIngress<H> {
     /// Hands over bytes that were already read from the source (for example
     /// past the end of the handshake); they are consumed before reading more.
     pub fn push_received(&mut self, bytes: &[u8]) {
+        self.unstage_head();
         self.compact();
         let need = self.end + bytes.len();
         if self.buf.len() < need {
@@ -626,7 +671,20 @@ impl<H: MacHash> FrameIngress<H> {
 
     /// Number of received bytes not consumed by a frame yet.
     pub fn buffered(&self) -> usize {
-        self.end - self.start
+        self.end - self.start + usize::from(self.head_len)
+    }
+
+    /// Moves header bytes read into `head` to the (empty) read buffer.
+    fn unstage_head(&mut self) {
+        if self.head_len > 0 {
+            debug_assert_eq!(self.start, self.end);
+            let n = usize::from(self.head_len);
+            self.buf.clear();
+            self.buf.extend_from_slice(&self.head[..n]);
+            self.start = 0;
+            self.end = n;
+            self.head_len = 0;
+        }
     }
 
     /// Reads and decodes one message from `r`.
@@ -646,7 +704,17 @@ impl<H: MacHash> FrameIngress<H> {
     /// announces, and buffers grown for a large message are released when the
     /// next read starts.
     pub fn read_msg<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<RawMsg<'_>> {
-        let (code, range) = self.read_frame(r)?;
+        self.read_msg_at(r, None)
+    }
+
+    /// [`read_msg`](FrameIngress::read_msg) for a caller that has just read the clock
+    /// (`now`), which saves reading it again.
+    pub(crate) fn read_msg_at<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+        now: Option<Instant>,
+    ) -> Result<RawMsg<'_>> {
+        let (code, range) = self.read_frame(r, now)?;
         let data = &self.buf[range.clone()];
         let wire_size = data.len();
         if !self.snappy {
@@ -681,11 +749,13 @@ impl<H: MacHash> FrameIngress<H> {
     /// of its own: `(code, payload, wire size)`. A snappy payload is decompressed straight
     /// into that vector, saving the copy out of the reader's buffer that an owned copy of
     /// [`read_msg`](FrameIngress::read_msg)'s payload would need.
+    /// `now`, if given, is the time the caller has just read.
     pub(crate) fn read_msg_owned<R: Read + ?Sized>(
         &mut self,
         r: &mut R,
+        now: Option<Instant>,
     ) -> Result<(u64, Vec<u8>, usize)> {
-        let (code, range) = self.read_frame(r)?;
+        let (code, range) = self.read_frame(r, now)?;
         let data = &self.buf[range];
         let wire_size = data.len();
         if !self.snappy {
@@ -708,17 +778,34 @@ impl<H: MacHash> FrameIngress<H> {
 
     /// Reads, authenticates and decrypts one frame; returns its message code and where
     /// the (still compressed) payload lies in the read buffer.
-    fn read_frame<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<(u64, Range<usize>)> {
+    fn read_frame<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+        now: Option<Instant>,
+    ) -> Result<(u64, Range<usize>)> {
         // The previous message (borrowed from these buffers) has been consumed.
         self.release_excess();
-        self.fill(r, 32)?;
-        let h = self.start;
-        let mut header = [0u8; 16];
-        header.copy_from_slice(&self.buf[h..h + 16]);
+        let inline = self.wait_header(r, now)?;
+        let (mut header, mac) = if inline {
+            self.head_len = 0;
+            let (ct, mac) = self.head.split_at(16);
+            (
+                <[u8; 16]>::try_from(ct).expect("16 bytes"),
+                <[u8; 16]>::try_from(mac).expect("16 bytes"),
+            )
+        } else {
+            let h = self.start;
+            let (ct, mac) = self.buf[h..h + 32].split_at(16);
+            (
+                <[u8; 16]>::try_from(ct).expect("16 bytes"),
+                <[u8; 16]>::try_from(mac).expect("16 bytes"),
+            )
+        };
         let want = self.mac.header(&header);
-        if !ct_eq(&want, &self.buf[h + 16..h + 32]) {
+        if !ct_eq(&want, &mac) {
             return Err(RlpxError::BadHeaderMac);
         }
+        let header_ct = header;
         self.ctr.apply(&mut header);
         let fsize = BigEndian::read_u24(&header[..3]) as usize;
         if fsize > self.max_frame_size {
@@ -728,9 +815,25 @@ impl<H: MacHash> FrameIngress<H> {
             });
         }
         let rsize = padded(fsize);
-        self.large.record(32 + rsize + 16 > RELEASE_ABOVE);
+        let need = 32 + rsize + 16;
+        self.large.record(need > RELEASE_ABOVE);
+        if inline {
+            // A read buffer sized from the header: the whole frame if small, else the
+            // usual start, grown as the body arrives.
+            let mut buf = vec![0u8; need.min(INITIAL_READ_BUFFER)];
+            buf[..16].copy_from_slice(&header_ct);
+            buf[16..32].copy_from_slice(&mac);
+            self.buf = buf;
+            self.start = 0;
+            self.end = 32;
+        }
 
-        self.fill(r, 32 + rsize + 16)?;
+        self.fill(r, need)?;
+        if inline {
+            // The body was read into a buffer of its own size: filling it says nothing
+            // about more bytes waiting.
+            self.read_filled = false;
+        }
         let body_start = self.start + 32;
         let body_end = body_start + rsize;
         let want = self.mac.frame(&self.buf[body_start..body_end]);
@@ -744,6 +847,60 @@ impl<H: MacHash> FrameIngress<H> {
         let (code, data) = rlp::split_uint64(content).map_err(RlpxError::InvalidMessageCode)?;
         let data_start = body_start + fsize - data.len();
         Ok((code, data_start..body_start + fsize))
+    }
+
+    /// Waits until the next frame's 32-byte header has arrived: in `head` (returns true)
+    /// on a sparse connection, with the read buffer given back while waiting; else at
+    /// `buf[start..]` (returns false). Header bytes that arrived before an error (a
+    /// timeout) are kept in either place, so the next call goes on where this one stopped.
+    ///
+    /// Whether the connection is busy is judged from the time between the starts of the
+    /// last waits (`now`, or the clock read here): one clock reading per frame that has
+    /// to be waited for, none for frames already buffered.
+    fn wait_header<R: Read + ?Sized>(&mut self, r: &mut R, now: Option<Instant>) -> Result<bool> {
+        if self.end > self.start {
+            // Bytes followed the previous frame: no wait.
+            self.fill(r, 32)?;
+            self.busy_frames = self.busy_frames.saturating_add(1);
+            return Ok(false);
+        }
+        if self.head_len == 0 {
+            // A new wait (not the rest of a header begun before a timeout).
+            let now = now.unwrap_or_else(Instant::now);
+            let short = self
+                .last_wait
+                .is_some_and(|t| now.saturating_duration_since(t) < SHORT_WAIT);
+            self.busy_frames = if short {
+                self.busy_frames.saturating_add(1)
+            } else {
+                0
+            };
+            self.last_wait = Some(now);
+            if self.read_filled || self.busy_frames >= BUSY_WAITS || self.large.is_run() {
+                self.fill(r, 32)?;
+                return Ok(false);
+            }
+            // Nothing unconsumed: wait without a buffer.
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+        self.read_head(r)?;
+        Ok(true)
+    }
+
+    /// Reads into `head` until it holds a whole header.
+    fn read_head<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<()> {
+        while usize::from(self.head_len) < self.head.len() {
+            match r.read(&mut self.head[usize::from(self.head_len)..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                // At most 32 bytes were asked for.
+                Ok(n) => self.head_len += n as u8,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Gives back memory grown for a large message: the read buffer returns to
@@ -835,7 +992,12 @@ impl<H: MacHash> FrameIngress<H> {
     /// of sparse reads.
     fn adapt_read_buffer(&mut self) {
         let len = self.buf.len();
-        if self.read_filled && len < BUSY_READ_BUFFER {
+        if len < INITIAL_READ_BUFFER {
+            // Given back, or sized for one frame, while the connection was sparse.
+            self.start = 0;
+            self.end = 0;
+            self.buf.resize(INITIAL_READ_BUFFER, 0);
+        } else if self.read_filled && len < BUSY_READ_BUFFER {
             self.start = 0;
             self.end = 0;
             self.buf
@@ -918,7 +1080,7 @@ mod tests {
             let (mut r, mut r2) = (&wire[..], &wire2[..]);
             for _ in 0..41 {
                 let m = i.read_msg(&mut r).unwrap();
-                let (code, data, wire_size) = i2.read_msg_owned(&mut r2).unwrap();
+                let (code, data, wire_size) = i2.read_msg_owned(&mut r2, None).unwrap();
                 assert_eq!((m.code, m.data, m.wire_size), (code, &data[..], wire_size));
             }
             // The owned path keeps no decompression buffer.
@@ -1024,6 +1186,219 @@ mod tests {
         assert!(i.buffer_capacity() <= 2048, "{}", i.buffer_capacity());
     }
 
+    #[test]
+    fn code_rlp_is_rlp_of_the_integer() {
+        let mut codes: Vec<u64> = (0..300).collect();
+        for shift in 0..64 {
+            codes.extend([1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1]);
+        }
+        codes.push(u64::MAX);
+        for code in codes {
+            let mut want = Vec::new();
+            rlp::append_uint(&mut want, code);
+            let (got, n) = code_rlp(code);
+            assert_eq!(&got[..n], &want[..], "{code:#x}");
+        }
+    }
+
+    /// A source handing out its pieces one per read (a read gets at most one piece, or
+    /// what fits of it); `None` is a read that times out, and so is a read after the last
+    /// piece.
+    struct Pieces {
+        pieces: std::collections::VecDeque<Option<Vec<u8>>>,
+        reads: usize,
+    }
+
+    impl Pieces {
+        fn new(pieces: impl IntoIterator<Item = Option<Vec<u8>>>) -> Self {
+            Pieces {
+                pieces: pieces.into_iter().collect(),
+                reads: 0,
+            }
+        }
+    }
+
+    impl Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            match self.pieces.pop_front() {
+                Some(Some(mut piece)) => {
+                    let n = buf.len().min(piece.len());
+                    buf[..n].copy_from_slice(&piece[..n]);
+                    if n < piece.len() {
+                        self.pieces.push_front(Some(piece.split_off(n)));
+                    }
+                    Ok(n)
+                }
+                Some(None) | None => Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
+    }
+
+    fn frame_of(e: &mut FrameEgress, code: u64, data: &[u8]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        e.write_msg(&mut wire, code, data).unwrap();
+        wire
+    }
+
+    /// A sparse connection (an idle peer between Pings) waits for the next frame without
+    /// a read buffer, and the frames it reads that way come out right.
+    #[test]
+    fn idle_reader_holds_no_read_buffer() {
+        for snappy in [false, true] {
+            let (mut e, mut i) = pair(snappy);
+            assert_eq!(i.buffer_capacity(), 0, "before the first frame");
+            // The clock as the caller read it: an idle peer's Pings come 15 s apart.
+            let t0 = Instant::now();
+            let at = |s: u64| Some(t0 + Duration::from_secs(s));
+            for n in 0..5u8 {
+                let wire = frame_of(&mut e, 0x02, &[0xc0, n]);
+                let mut src = Pieces::new([Some(wire)]);
+                let (code, data, _) = i.read_msg_owned(&mut src, at(15 * n as u64)).unwrap();
+                assert_eq!((code, &data[..]), (0x02, &[0xc0, n][..]));
+                // Header and body: one read each.
+                assert_eq!(src.reads, 2);
+                // Waiting for the next frame (it times out here) holds nothing.
+                let err = i
+                    .read_msg_owned(&mut src, at(15 * n as u64 + 1))
+                    .unwrap_err();
+                assert!(err.is_timeout(), "{err}");
+                assert_eq!(i.buffer_capacity(), 0, "snappy {snappy}");
+            }
+        }
+    }
+
+    /// A header arriving in pieces, with read timeouts in between, is put together across
+    /// calls on a sparse connection as on a busy one, and the frames after it decode
+    /// (the ciphers stayed in step).
+    #[test]
+    fn header_in_pieces_across_timeouts() {
+        for busy in [false, true] {
+            for cut in 1..32 {
+                let (mut e, mut i) = pair(true);
+                let first = frame_of(&mut e, 0x10, b"first message");
+                let second = frame_of(&mut e, 0x11, &[9; 300]);
+                // Header in two pieces with a timeout between, then one with three pieces.
+                let mut src = Pieces::new(
+                    [
+                        Some(first[..cut].to_vec()),
+                        None,
+                        Some(first[cut..].to_vec()),
+                        Some(second[..cut / 2].to_vec()),
+                        None,
+                        Some(second[cut / 2..cut].to_vec()),
+                        None,
+                        Some(second[cut..].to_vec()),
+                    ]
+                    .into_iter()
+                    .filter(|p| p.as_ref().is_none_or(|p| !p.is_empty())),
+                );
+                // Waits 1 ms apart (busy) or 15 s apart (sparse), as the caller's clock has it.
+                let t0 = Instant::now();
+                let mut calls = 0..;
+                let mut next = || {
+                    let n = calls.next().unwrap();
+                    Some(
+                        t0 + if busy {
+                            Duration::from_millis(n)
+                        } else {
+                            Duration::from_secs(15 * n)
+                        },
+                    )
+                };
+                if busy {
+                    i.busy_frames = BUSY_WAITS;
+                    i.last_wait = next();
+                }
+                let err = i.read_msg_at(&mut src, next()).unwrap_err();
+                assert!(err.is_timeout(), "{err}");
+                assert_eq!(i.buffered(), cut);
+                if !busy {
+                    assert_eq!(i.buf.capacity(), 0, "the partial header is held inline");
+                }
+                let m = i.read_msg_at(&mut src, next()).unwrap();
+                assert_eq!((m.code, m.data), (0x10, &b"first message"[..]));
+                for _ in 0..2 {
+                    assert!(i.read_msg_at(&mut src, next()).unwrap_err().is_timeout());
+                }
+                let m = i.read_msg_at(&mut src, next()).unwrap();
+                assert_eq!(
+                    (m.code, m.data),
+                    (0x11, &[9; 300][..]),
+                    "cut {cut} busy {busy}"
+                );
+                assert_eq!(i.buffered(), 0);
+            }
+        }
+    }
+
+    /// The end of the stream in the middle of a header held inline is an error, as it is
+    /// mid-frame on a busy connection.
+    #[test]
+    fn end_of_stream_mid_header_inline() {
+        let (mut e, mut i) = pair(false);
+        let wire = frame_of(&mut e, 0x10, b"x");
+        let err = i.read_msg(&mut &wire[..20]).unwrap_err();
+        assert!(err.is_eof(), "{err}");
+    }
+
+    /// A header held inline that fails its MAC, or announces more than the limit, is
+    /// refused as one in the read buffer is.
+    #[test]
+    fn inline_header_is_checked() {
+        let (mut e, mut i) = pair(false);
+        let mut wire = frame_of(&mut e, 0x10, b"x");
+        wire[20] ^= 1;
+        assert!(matches!(
+            i.read_msg(&mut &wire[..]),
+            Err(RlpxError::BadHeaderMac)
+        ));
+        let (mut e, mut i) = pair(false);
+        i.set_max_frame_size(100);
+        let wire = frame_of(&mut e, 0x10, &[1; 200]);
+        assert!(matches!(
+            i.read_msg(&mut &wire[..32]),
+            Err(RlpxError::FrameOverLimit {
+                size: 201,
+                limit: 100
+            })
+        ));
+    }
+
+    /// Frames that come without long waits make the connection busy: then each small
+    /// frame takes one read, into the kept read buffer, as before.
+    #[test]
+    fn busy_connection_reads_a_small_frame_in_one_read() {
+        let (mut e, mut i) = pair(true);
+        let mut reads = Vec::new();
+        let t0 = Instant::now();
+        for n in 0..10u64 {
+            let wire = frame_of(&mut e, 0x10, &[n as u8; 64]);
+            let mut src = Pieces::new([Some(wire)]);
+            // Requests 1 ms apart, as the caller's clock has it.
+            let now = Some(t0 + Duration::from_millis(n));
+            assert_eq!(
+                i.read_msg_at(&mut src, now).unwrap().data,
+                &[n as u8; 64][..]
+            );
+            reads.push(src.reads);
+        }
+        // Two frames read the sparse way, then one read each.
+        assert_eq!(reads[..2], [2, 2]);
+        assert!(reads[2..].iter().all(|&r| r == 1), "{reads:?}");
+        assert_eq!(i.buf.len(), INITIAL_READ_BUFFER);
+
+        // After a long wait the connection is sparse again, and waits without a buffer.
+        let wire = frame_of(&mut e, 0x10, b"later");
+        let later = Some(t0 + Duration::from_secs(60));
+        let mut src = Pieces::new([Some(wire)]);
+        assert_eq!(i.read_msg_at(&mut src, later).unwrap().data, b"later");
+        let mut src = Pieces::new([]);
+        let later = Some(t0 + Duration::from_secs(120));
+        assert!(i.read_msg_at(&mut src, later).unwrap_err().is_timeout());
+        assert_eq!(i.buf.capacity(), 0);
+    }
+
     /// The write buffer grown for ordinary messages goes back to a small one
     /// once the connection sends only small frames.
     #[test]
@@ -1091,7 +1466,9 @@ mod tests {
     }
 
     /// The halves hold no key schedule or hash table of their own (those are shared or
-    /// created when needed), so a session's long-lived state stays small.
+    /// created when needed), so a session's long-lived state stays small. The receiving
+    /// half has room for one frame header besides (32 bytes, where a sparse connection
+    /// waits instead of in a read buffer).
     #[test]
     fn halves_are_small() {
         let (e, i) = (size_of::<FrameEgress>(), size_of::<FrameIngress>());
@@ -1101,7 +1478,7 @@ mod tests {
         );
         let (e, i) = (e - size_of::<KeccakMac>(), i - size_of::<KeccakMac>());
         assert!(
-            e <= 256 && i <= 256,
+            e <= 256 && i <= 256 + 32,
             "{e} and {i} bytes besides the keccak state"
         );
     }
