@@ -863,29 +863,9 @@ impl Peer {
         let name = format!("proto-{cap}");
         let work = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(|| run(peer, rw)));
-            let err = match result {
-                Ok(Ok(())) => {
-                    trace!("protocol {cap} returned");
-                    Error::ProtocolReturned
-                }
-                Ok(Err(e)) => {
-                    if !matches!(e, Error::Eof) {
-                        trace!("protocol {cap} failed: {e}");
-                    }
-                    e
-                }
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    debug!("protocol {cap} panicked: {message}");
-                    Error::ProtocolPanicked {
-                        protocol: cap.to_string(),
-                        message,
-                    }
-                }
-            };
             // Capacity is one per protocol plus one for the control writers: never
             // blocks.
-            let _ = errc.send(err);
+            let _ = errc.send(protocol_ended(&cap, result));
         });
         (name, work)
     }
@@ -896,9 +876,6 @@ impl Peer {
         let inner = &self.inner;
         let ctx = ReadCtx {
             transport,
-            running: &inner.running,
-            ping_recv: &inner.ping_recv_tx,
-            closed: &inner.closed,
             peer: inner,
         };
         inner.reading.standby(&ctx, first);
@@ -1356,13 +1333,21 @@ fn answer_ping(inner: &Inner, transport: &dyn Transport) -> Option<Control> {
         Ok(Some(CtlJob::Flush)) => Some(Control::Flush),
         Ok(Some(CtlJob::Write(_))) => Some(Control::Pong),
         Err(e) => {
-            // No control write starts after this one; the peer ends. One slot per protocol
-            // plus one for the control writes, of which at most one fails.
-            q.active = true;
-            let _ = inner.proto_err_tx.try_send(e);
+            pong_failed(inner, &mut q, e);
             None
         }
     }
+}
+
+/// The reader's Pong failed (out of `answer_ping`'s frame, which is on the stack while the
+/// Pong is sealed and sent).
+#[cold]
+#[inline(never)]
+fn pong_failed(inner: &Inner, q: &mut CtlQueue, e: Error) {
+    // No control write starts after this one; the peer ends. One slot per protocol plus one
+    // for the control writes, of which at most one fails.
+    q.active = true;
+    let _ = inner.proto_err_tx.try_send(e);
 }
 
 /// The first work of a new `peer-ctl`.
@@ -1501,6 +1486,35 @@ impl Peer {
     }
 }
 
+/// The error a protocol's thread reports when its `run` returned or panicked.
+///
+/// Not inlined: the protocol thread's first frame stays on the stack under everything the
+/// protocol does (an idle peer's reads and Pongs included, see `tests/idle_stack.rs`), so
+/// the logging and formatting here must not add to it.
+#[inline(never)]
+fn protocol_ended(cap: &Cap, result: std::thread::Result<Result<(), Error>>) -> Error {
+    match result {
+        Ok(Ok(())) => {
+            trace!("protocol {cap} returned");
+            Error::ProtocolReturned
+        }
+        Ok(Err(e)) => {
+            if !matches!(e, Error::Eof) {
+                trace!("protocol {cap} failed: {e}");
+            }
+            e
+        }
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            debug!("protocol {cap} panicked: {message}");
+            Error::ProtocolPanicked {
+                protocol: cap.to_string(),
+                message,
+            }
+        }
+    }
+}
+
 /// The text of a panic's payload, when it has one.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -1593,15 +1607,16 @@ impl MsgReader for ProtoRwCore {
         let inner = &self.inner;
         let ctx = ReadCtx {
             transport: &*self.transport,
-            running: &inner.running,
-            ping_recv: &inner.ping_recv_tx,
-            closed: &self.closed,
             peer: inner,
         };
-        let mut msg = inner.reading.read_for(self.running.index, &ctx)?;
-        self.running.counters.count_in(msg.size);
-        msg.code -= self.running.offset;
-        Ok(msg)
+        // Adjusted in place: no copy of the message in this frame, which stays on the stack
+        // while the reader decodes and answers Pings.
+        let mut read = inner.reading.read_for(self.running.index, &ctx);
+        if let Ok(msg) = &mut read {
+            self.running.counters.count_in(msg.size);
+            msg.code -= self.running.offset;
+        }
+        read
     }
 }
 

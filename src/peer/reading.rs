@@ -51,10 +51,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{select, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::{answer_ping, panic_message, Control, Inner, Running};
+use super::{answer_ping, panic_message, Control, Inner};
 use crate::transport::{DISC_MSG, PING_MSG};
 use crate::{DiscReason, Error, Msg, Transport, BASE_PROTOCOL_LENGTH};
 
@@ -125,9 +125,10 @@ impl State {
 }
 
 /// What one read of the transport gave.
-enum Frame {
-    /// A message for protocol `i` (its absolute code).
-    For(usize, Msg),
+enum Frame<'a> {
+    /// A message for a protocol (its absolute code), now in that protocol's mailbox with
+    /// the role `Pending` on it: the lock, held since.
+    For(MutexGuard<'a, State>),
     /// A Ping, read and discarded: the caller answers it (from its shallower frame).
     Ping,
     /// A Ping queued for the supervisor, or another base message ignored.
@@ -242,23 +243,28 @@ impl Reading {
     /// Not inlined, nor are its cold parts: the frames here stay on the stack while the
     /// transport decodes a frame and a Ping is answered, the deepest an idle peer's
     /// protocol thread goes (every stack page it touches stays resident).
+    ///
+    /// A protocol message goes to its protocol's mailbox here (see `deposit`), so that it
+    /// is not copied back up through the callers' frames.
     #[inline(never)]
-    fn read_frame(ctx: &ReadCtx<'_>) -> Frame {
-        catch_unwind(AssertUnwindSafe(|| Reading::read_frame_inner(ctx)))
+    fn read_frame<'a>(&'a self, ctx: &ReadCtx<'_>, leader: Option<usize>) -> Frame<'a> {
+        catch_unwind(AssertUnwindSafe(|| self.read_frame_inner(ctx, leader)))
             .unwrap_or_else(|panic| Reading::reader_panicked(&*panic))
     }
 
     #[cold]
     #[inline(never)]
-    fn reader_panicked(panic: &(dyn std::any::Any + Send)) -> Frame {
+    fn reader_panicked<'a>(panic: &(dyn std::any::Any + Send)) -> Frame<'a> {
         Frame::Failed(Error::other(format!(
             "peer reader panicked: {}",
             panic_message(panic)
         )))
     }
 
-    #[inline(never)]
-    fn read_frame_inner(ctx: &ReadCtx<'_>) -> Frame {
+    /// Inlined into `read_frame`'s closure: one frame for the panic guard and the
+    /// classification, under which the transport decodes.
+    #[inline(always)]
+    fn read_frame_inner<'a>(&'a self, ctx: &ReadCtx<'_>, leader: Option<usize>) -> Frame<'a> {
         let mut msg = match ctx.transport.read_msg() {
             Ok(msg) => msg,
             Err(e) => return Frame::Failed(e),
@@ -278,20 +284,36 @@ impl Reading {
                 Err(e) => Frame::Failed(e),
             },
             code => match ctx
+                .peer
                 .running
                 .iter()
                 .position(|r| r.offset <= code && code - r.offset < r.protocol.length)
             {
-                Some(i) => Frame::For(i, msg),
+                Some(i) => Frame::For(self.deposit(i, msg, leader)),
                 None => Frame::Failed(Error::MsgCodeOutOfRange(code)),
             },
         }
     }
 
+    /// Puts a message read by the role's holder into protocol `i`'s mailbox and leaves the
+    /// role `Pending` on it (invariant 2); wakes protocol `i` unless it is `leader`, which
+    /// takes the message itself under the lock returned. Not inlined: it runs after the
+    /// transport's read returned, so its frame need not be part of `read_frame`'s.
+    #[inline(never)]
+    fn deposit(&self, i: usize, msg: Msg, leader: Option<usize>) -> MutexGuard<'_, State> {
+        let mut st = self.state.lock();
+        st.mailbox[i] = Some(msg);
+        st.role = Role::Pending(i);
+        if leader != Some(i) {
+            self.proto_cv[i].notify_one();
+        }
+        st
+    }
+
     /// A Ping: answered here when the socket takes the Pong at once (the usual case), so
     /// that an idle peer's Ping wakes nobody but its reader; otherwise the supervisor is
-    /// asked, as before. Called from `read_until_message`, not from under `read_frame`:
-    /// the Pong's encoding then starts from a shallower stack.
+    /// asked, as before. Called by the role's holder once `read_until_message` returned, not
+    /// from under `read_frame`: the Pong's encoding then starts from a shallower stack.
     #[inline(never)]
     fn ping(ctx: &ReadCtx<'_>) {
         if let Some(request) = answer_ping(ctx.peer, ctx.transport) {
@@ -305,36 +327,45 @@ impl Reading {
     #[inline(never)]
     fn ask_supervisor(ctx: &ReadCtx<'_>, request: Control) {
         select! {
-            send(ctx.ping_recv, request) -> _ => {}
-            recv(ctx.closed) -> _ => {}
+            send(ctx.peer.ping_recv_tx, request) -> _ => {}
+            recv(ctx.peer.closed) -> _ => {}
         }
     }
 
-    /// Reads as the role's holder until a protocol message or the end. Returns the lock.
-    /// With `yield_to_protocols` (the standby), also returns with no message after a
-    /// handled frame when a protocol waits in `read_msg`, so that it can lead (4a).
+    /// Reads as the role's holder until a protocol message, a Ping or the end. Returns the
+    /// lock, or `None` after a Ping: the role is still held and the lock is not, and the
+    /// caller answers the Ping (`Reading::ping`) before it goes on.
+    ///
+    /// A protocol message is left in its protocol's mailbox with the role `Pending` on it
+    /// (invariant 2), woken unless it is `leader`'s own (the caller takes it under this
+    /// lock). The standby (`leader` is `None`) also returns with no message after a handled
+    /// frame when a protocol waits in `read_msg`, so that it can lead (4a).
+    ///
+    /// Inlined into its callers, and nothing read goes back up through the callers' frames:
+    /// the frames on the stack while the transport decodes are only `read_turn`'s (or
+    /// `standby`'s) and `read_frame`'s, and a Pong is written from a shallower frame still
+    /// (every stack page a thread touches stays resident, see `tests/idle_stack.rs`).
+    #[inline(always)]
     fn read_until_message<'a>(
         &'a self,
         st: MutexGuard<'a, State>,
         ctx: &ReadCtx<'_>,
-        yield_to_protocols: bool,
-    ) -> (MutexGuard<'a, State>, Option<(usize, Msg)>) {
+        leader: Option<usize>,
+    ) -> Option<MutexGuard<'a, State>> {
         drop(st);
         loop {
-            match Reading::read_frame(ctx) {
-                Frame::For(i, msg) => return (self.state.lock(), Some((i, msg))),
-                frame @ (Frame::Handled | Frame::Ping) => {
-                    if let Frame::Ping = frame {
-                        Reading::ping(ctx);
-                    }
+            match self.read_frame(ctx, leader) {
+                Frame::For(st) => return Some(st),
+                Frame::Ping => return None,
+                Frame::Handled => {
                     let st = self.state.lock();
-                    if st.closed || (yield_to_protocols && st.protocols_waiting()) {
-                        return (st, None);
+                    if st.closed || (leader.is_none() && st.protocols_waiting()) {
+                        return Some(st);
                     }
                 }
                 Frame::Failed(e) => {
                     self.reader_failed(e);
-                    return (self.state.lock(), None);
+                    return Some(self.state.lock());
                 }
             }
         }
@@ -353,48 +384,83 @@ impl Reading {
         }
     }
 
-    /// Puts a message read by the role's holder into protocol `i`'s mailbox (invariant 2).
-    fn deposit(&self, st: &mut State, i: usize, msg: Msg) {
-        st.mailbox[i] = Some(msg);
-        st.role = Role::Pending(i);
-        self.proto_cv[i].notify_one();
-    }
-
     /// A protocol's `read_msg`: the message for protocol `me`, or [`Error::Eof`] once the
     /// peer shuts down.
+    ///
+    /// A Ping read as the role's holder is answered here, once `read_turn` has returned:
+    /// the Pong is sealed and sent with no frame of the read path below the caller's. Inlined
+    /// into the caller (the protocol's `read_msg`) for the same reason.
+    #[inline(always)]
     pub(super) fn read_for(&self, me: usize, ctx: &ReadCtx<'_>) -> Result<Msg, Error> {
+        let mut read = Err(Error::Eof);
+        let mut resumed = false;
+        while !self.read_turn(me, ctx, resumed, &mut read) {
+            Reading::ping(ctx);
+            resumed = true;
+        }
+        read
+    }
+
+    /// `read_for` up to a message or the end (`true`, with it in `read`), or a Ping read as
+    /// the role's holder (`false`: the role is still held; the caller answers the Ping and
+    /// calls again with `resumed`, which goes on reading unless the peer was closed
+    /// meanwhile). The result goes to `read`, the caller's: no copy of it in this frame.
+    #[inline(never)]
+    fn read_turn(
+        &self,
+        me: usize,
+        ctx: &ReadCtx<'_>,
+        resumed: bool,
+        read: &mut Result<Msg, Error>,
+    ) -> bool {
         let mut st = self.state.lock();
-        loop {
+        // `lead`: go on reading (the role is held); `own`: its own message is in the
+        // mailbox, taken even when shutdown began meanwhile.
+        let (mut lead, mut own) = (false, false);
+        if resumed {
             if st.closed {
-                return Err(Error::Eof);
-            }
-            if let Some(msg) = st.mailbox[me].take() {
+                // Closed while a Ping was answered: nobody reads any more.
                 st.role = Role::Free;
-                self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
-                return Ok(msg);
+            } else {
+                lead = true;
             }
-            if st.role == Role::Free {
-                st.role = Role::Reading;
-                let (next, got) = self.read_until_message(st, ctx, false);
-                st = next;
-                match got {
-                    Some((i, msg)) if i == me => {
-                        st.role = Role::Free;
-                        self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
-                        return Ok(msg);
-                    }
-                    Some((i, msg)) => self.deposit(&mut st, i, msg),
-                    None if st.role == Role::Reading => {
-                        // Closed while a ping was queued: nobody reads any more.
-                        st.role = Role::Free;
-                    }
-                    None => {}
+        }
+        loop {
+            if !lead {
+                if st.closed && !own {
+                    *read = Err(Error::Eof);
+                    return true;
                 }
-                continue;
+                own = false;
+                if let Some(msg) = st.mailbox[me].take() {
+                    st.role = Role::Free;
+                    self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
+                    *read = Ok(msg);
+                    return true;
+                }
+                if st.role != Role::Free {
+                    st.waiting[me] += 1;
+                    self.proto_cv[me].wait(&mut st);
+                    st.waiting[me] -= 1;
+                    continue;
+                }
+                st.role = Role::Reading;
             }
-            st.waiting[me] += 1;
-            self.proto_cv[me].wait(&mut st);
-            st.waiting[me] -= 1;
+            lead = false;
+            st = match self.read_until_message(st, ctx, Some(me)) {
+                Some(st) => st,
+                None => return false,
+            };
+            match st.role {
+                // Its own message: taken at once (above), even when shutdown began
+                // meanwhile.
+                Role::Pending(i) if i == me => own = true,
+                Role::Reading => {
+                    // Closed after a frame it handled: nobody reads any more.
+                    st.role = Role::Free;
+                }
+                _ => {}
+            }
         }
     }
 
@@ -422,16 +488,23 @@ impl Reading {
             }
             if st.role == Role::Free && !st.protocols_waiting() {
                 st.role = Role::Reading;
-                let (next, got) = self.read_until_message(st, ctx, true);
-                st = next;
-                match got {
-                    Some((i, msg)) => self.deposit(&mut st, i, msg),
-                    None if st.role == Role::Reading => {
-                        // Shut down, or a protocol waits to lead: it takes the role.
-                        st.role = Role::Free;
-                        self.hand_on(&mut st, false);
+                st = loop {
+                    match self.read_until_message(st, ctx, None) {
+                        Some(next) => break next,
+                        None => {
+                            Reading::ping(ctx);
+                            let next = self.state.lock();
+                            if next.closed || next.protocols_waiting() {
+                                break next;
+                            }
+                            st = next;
+                        }
                     }
-                    None => {}
+                };
+                if st.role == Role::Reading {
+                    // Shut down, or a protocol waits to lead: it takes the role.
+                    st.role = Role::Free;
+                    self.hand_on(&mut st, false);
                 }
                 busy = true;
                 continue;
@@ -461,12 +534,10 @@ impl Reading {
     }
 }
 
-/// What a reader needs besides the state.
+/// What a reader needs besides the state (small: it is on the stack of every read).
 pub(super) struct ReadCtx<'a> {
     pub(super) transport: &'a dyn Transport,
-    pub(super) running: &'a [std::sync::Arc<Running>],
-    pub(super) ping_recv: &'a Sender<Control>,
-    /// The peer, for the Pongs the reader writes itself.
+    /// The peer: its protocols, the Pong requests to the supervisor, its shutdown, and the
+    /// control-write state for the Pongs the reader writes itself.
     pub(super) peer: &'a Inner,
-    pub(super) closed: &'a Receiver<()>,
 }
