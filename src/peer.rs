@@ -1328,12 +1328,26 @@ fn answer_ping(inner: &Inner, transport: &dyn Transport) -> Option<Control> {
     if inner.closing.load(Ordering::SeqCst) || inner.write_failed.load(Ordering::SeqCst) {
         return None;
     }
-    match try_control_write(transport, Control::Pong) {
-        Ok(None) => None,
-        Ok(Some(CtlJob::Flush)) => Some(Control::Flush),
-        Ok(Some(CtlJob::Write(_))) => Some(Control::Pong),
-        Err(e) => {
+    // As `try_control_write`, with what the supervisor must do worked out under the panic
+    // guard: this frame is on the stack while the Pong is sealed and sent, and holds no
+    // more than the Pong and what the transport returns.
+    let tried = catch_unwind(AssertUnwindSafe(|| {
+        transport
+            .try_write_msg(Control::Pong.msg())
+            .map(|tried| match tried {
+                TryWrite::Done => None,
+                TryWrite::Partial => Some(Control::Flush),
+                TryWrite::WouldBlock(_) => Some(Control::Pong),
+            })
+    }));
+    match tried {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => {
             pong_failed(inner, &mut q, e);
+            None
+        }
+        Err(panic) => {
+            pong_failed(inner, &mut q, control_write_panicked(&*panic));
             None
         }
     }
@@ -1609,14 +1623,9 @@ impl MsgReader for ProtoRwCore {
             transport: &*self.transport,
             peer: inner,
         };
-        // Adjusted in place: no copy of the message in this frame, which stays on the stack
-        // while the reader decodes and answers Pings.
-        let mut read = inner.reading.read_for(self.running.index, &ctx);
-        if let Ok(msg) = &mut read {
-            self.running.counters.count_in(msg.size);
-            msg.code -= self.running.offset;
-        }
-        read
+        // Its code made relative and counted by `read_for`: no copy of the message in this
+        // frame, which stays on the stack while the reader decodes and answers Pings.
+        inner.reading.read_for(&self.running, &ctx)
     }
 }
 

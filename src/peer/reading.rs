@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::{answer_ping, panic_message, Control, Inner};
+use super::{answer_ping, panic_message, Control, Inner, Running};
 use crate::transport::{DISC_MSG, PING_MSG};
 use crate::{DiscReason, Error, Msg, Transport, BASE_PROTOCOL_LENGTH};
 
@@ -391,10 +391,10 @@ impl Reading {
     /// the Pong is sealed and sent with no frame of the read path below the caller's. Inlined
     /// into the caller (the protocol's `read_msg`) for the same reason.
     #[inline(always)]
-    pub(super) fn read_for(&self, me: usize, ctx: &ReadCtx<'_>) -> Result<Msg, Error> {
+    pub(super) fn read_for(&self, running: &Running, ctx: &ReadCtx<'_>) -> Result<Msg, Error> {
         let mut read = Err(Error::Eof);
         let mut resumed = false;
-        while !self.read_turn(me, ctx, resumed, &mut read) {
+        while !self.read_turn(running, ctx, resumed, &mut read) {
             Reading::ping(ctx);
             resumed = true;
         }
@@ -408,11 +408,12 @@ impl Reading {
     #[inline(never)]
     fn read_turn(
         &self,
-        me: usize,
+        running: &Running,
         ctx: &ReadCtx<'_>,
         resumed: bool,
         read: &mut Result<Msg, Error>,
     ) -> bool {
+        let me = running.index;
         let mut st = self.state.lock();
         // `lead`: go on reading (the role is held); `own`: its own message is in the
         // mailbox, taken even when shutdown began meanwhile.
@@ -432,10 +433,7 @@ impl Reading {
                     return true;
                 }
                 own = false;
-                if let Some(msg) = st.mailbox[me].take() {
-                    st.role = Role::Free;
-                    self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
-                    *read = Ok(msg);
+                if self.take_mail(&mut st, running, read) {
                     return true;
                 }
                 if st.role != Role::Free {
@@ -462,6 +460,22 @@ impl Reading {
                 _ => {}
             }
         }
+    }
+
+    /// Takes `running`'s message from its mailbox into `read`, if there is one (then the
+    /// role is free: invariant 3), its code made relative to the protocol's offset and
+    /// counted in. Not inlined: the frames under which the transport reads stay small.
+    #[inline(never)]
+    fn take_mail(&self, st: &mut State, running: &Running, read: &mut Result<Msg, Error>) -> bool {
+        let Some(mut msg) = st.mailbox[running.index].take() else {
+            return false;
+        };
+        st.role = Role::Free;
+        self.hand_on(st, msg.size < EAGER_HAND_ON_SIZE);
+        running.counters.count_in(msg.size);
+        msg.code -= running.offset;
+        *read = Ok(msg);
+        true
     }
 
     /// The standby reader (invariant 4): reads whenever the role is free and no protocol
