@@ -49,10 +49,13 @@
 //!    the transport is woken by the transport's shutdown. Messages in mailboxes are dropped.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+// std's, not parking_lot's: a thread that waits on a parking_lot lock or condvar takes a
+// place in parking_lot's global table, which grows with the most threads that ever waited
+// and never shrinks (every peer's standby waits here).
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Sender};
-use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{answer_ping, panic_message, Control, Inner, Running};
 use crate::transport::{DISC_MSG, PING_MSG};
@@ -171,7 +174,7 @@ impl Reading {
     /// standby is marked `Gone`, so that the next freeing of the role asks again. `force`
     /// starts one whenever the peer still reads (requests come in a stream).
     pub(super) fn claim_standby_start(&self, force: bool) -> bool {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         if st.standby != Standby::Starting {
             return false;
         }
@@ -186,7 +189,7 @@ impl Reading {
 
     /// A standby could not be started: the peer ends; nothing is asked again.
     pub(super) fn standby_not_started(&self) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         if st.standby == Standby::Starting {
             st.standby = Standby::Gone;
         }
@@ -194,12 +197,12 @@ impl Reading {
 
     /// Where the reader's error goes (the supervisor's `read_err`, capacity 1).
     pub(super) fn set_error_sink(&self, errc: Sender<Error>) {
-        *self.read_err.lock() = Some(errc);
+        *lock(&self.read_err) = Some(errc);
     }
 
     /// Ends reading: every waiter returns.
     pub(super) fn close(&self) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.closed = true;
         // Invariant 6: a message nobody took is dropped now, not when the last handle goes.
         st.mailbox.iter_mut().for_each(|m| *m = None);
@@ -301,7 +304,7 @@ impl Reading {
     /// transport's read returned, so its frame need not be part of `read_frame`'s.
     #[inline(never)]
     fn deposit(&self, i: usize, msg: Msg, leader: Option<usize>) -> MutexGuard<'_, State> {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.mailbox[i] = Some(msg);
         st.role = Role::Pending(i);
         if leader != Some(i) {
@@ -358,14 +361,14 @@ impl Reading {
                 Frame::For(st) => return Some(st),
                 Frame::Ping => return None,
                 Frame::Handled => {
-                    let st = self.state.lock();
+                    let st = lock(&self.state);
                     if st.closed || (leader.is_none() && st.protocols_waiting()) {
                         return Some(st);
                     }
                 }
                 Frame::Failed(e) => {
                     self.reader_failed(e);
-                    return Some(self.state.lock());
+                    return Some(lock(&self.state));
                 }
             }
         }
@@ -375,11 +378,11 @@ impl Reading {
     #[cold]
     #[inline(never)]
     fn reader_failed(&self, e: Error) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.role = Role::Dead;
         drop(st);
         // Sent once (the role is dead from here on); capacity 1: never blocks.
-        if let Some(errc) = self.read_err.lock().take() {
+        if let Some(errc) = lock(&self.read_err).take() {
             let _ = errc.send(e);
         }
     }
@@ -414,7 +417,7 @@ impl Reading {
         read: &mut Result<Msg, Error>,
     ) -> bool {
         let me = running.index;
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         // `lead`: go on reading (the role is held); `own`: its own message is in the
         // mailbox, taken even when shutdown began meanwhile.
         let (mut lead, mut own) = (false, false);
@@ -438,7 +441,9 @@ impl Reading {
                 }
                 if st.role != Role::Free {
                     st.waiting[me] += 1;
-                    self.proto_cv[me].wait(&mut st);
+                    st = self.proto_cv[me]
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
                     st.waiting[me] -= 1;
                     continue;
                 }
@@ -487,12 +492,12 @@ impl Reading {
     /// just started, reach `read_msg` for up to [`STANDBY_START_GRACE`] before it reads:
     /// the thread that takes the role first holds it for as long as the peer is idle.
     pub(super) fn standby(&self, ctx: &ReadCtx<'_>, first: bool) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.standby = Standby::Active;
         if first && !st.waiting.is_empty() && !st.closed {
             // Busy: a protocol freeing the role after a small message leaves it to itself.
             st.standby = Standby::Busy;
-            let _ = self.standby_cv.wait_for(&mut st, STANDBY_START_GRACE);
+            st = wait_for(&self.standby_cv, st, STANDBY_START_GRACE).0;
             st.standby = Standby::Active;
         }
         let mut busy = false;
@@ -507,7 +512,7 @@ impl Reading {
                         Some(next) => break next,
                         None => {
                             Reading::ping(ctx);
-                            let next = self.state.lock();
+                            let next = lock(&self.state);
                             if next.closed || next.protocols_waiting() {
                                 break next;
                             }
@@ -525,17 +530,16 @@ impl Reading {
             }
             if busy {
                 st.standby = Standby::Busy;
-                let timed_out = self.standby_cv.wait_for(&mut st, STANDBY_GRACE).timed_out();
+                let timed_out;
+                (st, timed_out) = wait_for(&self.standby_cv, st, STANDBY_GRACE);
                 st.standby = Standby::Active;
                 // A full grace period with the role held or pending: the peer is idle or a
                 // protocol leads; wait without a deadline until the role is freed.
                 busy = !(timed_out && st.role != Role::Free);
             } else {
                 st.standby = Standby::Idle;
-                let timed_out = self
-                    .standby_cv
-                    .wait_for(&mut st, STANDBY_LINGER)
-                    .timed_out();
+                let timed_out;
+                (st, timed_out) = wait_for(&self.standby_cv, st, STANDBY_LINGER);
                 if timed_out && (st.role != Role::Free || st.protocols_waiting()) {
                     // Not needed for a whole linger period: leave. Whoever frees the role
                     // next sees `Gone` under this lock and asks for a new standby.
@@ -546,6 +550,26 @@ impl Reading {
             }
         }
     }
+}
+
+/// Locks `m`, as parking_lot's locks do: nothing that runs under these locks panics (the
+/// transport's read runs without them, and its panics are caught), so a poisoned lock's
+/// state is taken as it is.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `cv` with `st` for at most `timeout`: the lock again, and whether the time
+/// ran out.
+fn wait_for<'a>(
+    cv: &Condvar,
+    st: MutexGuard<'a, State>,
+    timeout: Duration,
+) -> (MutexGuard<'a, State>, bool) {
+    let (st, result) = cv
+        .wait_timeout(st, timeout)
+        .unwrap_or_else(PoisonError::into_inner);
+    (st, result.timed_out())
 }
 
 /// What a reader needs besides the state (small: it is on the stack of every read).
