@@ -243,9 +243,9 @@ impl Reading {
     /// A panic anywhere in here (the transport's read or the dispatch) is the reader's end,
     /// so that the role never stays `Reading` with nobody reading (invariant 5).
     ///
-    /// Not inlined, nor are its cold parts: the frames here stay on the stack while the
-    /// transport decodes a frame and a Ping is answered, the deepest an idle peer's
-    /// protocol thread goes (every stack page it touches stays resident).
+    /// Not inlined, nor are its cold parts: this frame stays on the stack while the
+    /// transport decodes a frame, one of the two deepest paths of an idle peer's protocol
+    /// thread with the Pong's (every stack page it touches stays resident).
     ///
     /// A protocol message goes to its protocol's mailbox here (see `deposit`), so that it
     /// is not copied back up through the callers' frames.
