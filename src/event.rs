@@ -311,24 +311,31 @@ impl<T> MsgEventer<T> {
         }
     }
 
-    fn event(&self, kind: PeerEventType, code: u64, size: u32) -> PeerEvent {
-        PeerEvent {
+    /// Sends the event of a message. Not inlined: a `PeerEvent` is large, and the frame that
+    /// builds it would otherwise stay on the stack of every read (an idle protocol thread
+    /// waits in `read_msg` and decodes frames under it, see `tests/idle_stack.rs`).
+    #[inline(never)]
+    fn publish(&self, kind: PeerEventType, code: u64, size: u32) {
+        self.feed.send(PeerEvent {
             protocol: Some(self.protocol.clone()),
             msg_code: Some(code),
             msg_size: Some(size),
             local_address: self.local_address,
             remote_address: self.remote_address,
             ..PeerEvent::new(kind, self.peer)
-        }
+        });
     }
 }
 
 impl<T: MsgReader> MsgReader for MsgEventer<T> {
     fn read_msg(&self) -> Result<Msg, Error> {
-        let msg = self.inner.read_msg()?;
-        self.feed
-            .send(self.event(PeerEventType::MsgRecv, msg.code, msg.size));
-        Ok(msg)
+        // The message stays in the return slot: no copy of it in this frame, which is on
+        // the stack while the reader below decodes.
+        let read = self.inner.read_msg();
+        if let Ok(msg) = &read {
+            self.publish(PeerEventType::MsgRecv, msg.code, msg.size);
+        }
+        read
     }
 }
 
@@ -336,8 +343,7 @@ impl<T: MsgWriter> MsgWriter for MsgEventer<T> {
     fn write_msg(&self, msg: Msg) -> Result<(), Error> {
         let (code, size) = (msg.code, msg.size);
         self.inner.write_msg(msg)?;
-        self.feed
-            .send(self.event(PeerEventType::MsgSend, code, size));
+        self.publish(PeerEventType::MsgSend, code, size);
         Ok(())
     }
 }

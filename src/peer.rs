@@ -845,28 +845,8 @@ impl Peer {
         let name = format!("proto-{cap}");
         let work = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(|| run(peer, rw)));
-            let err = match result {
-                Ok(Ok(())) => {
-                    trace!("protocol {cap} returned");
-                    Error::ProtocolReturned
-                }
-                Ok(Err(e)) => {
-                    if !matches!(e, Error::Eof) {
-                        trace!("protocol {cap} failed: {e}");
-                    }
-                    e
-                }
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    debug!("protocol {cap} panicked: {message}");
-                    Error::ProtocolPanicked {
-                        protocol: cap.to_string(),
-                        message,
-                    }
-                }
-            };
             // One slot per protocol (see `EVENTS_RESERVED`): never full.
-            let _ = events.try_send(Event::Proto(err));
+            let _ = events.try_send(Event::Proto(protocol_ended(&cap, result)));
         });
         (name, work)
     }
@@ -877,9 +857,6 @@ impl Peer {
         let inner = &self.inner;
         let ctx = ReadCtx {
             transport,
-            running: &inner.running,
-            ping_recv: &inner.ping_recv_tx,
-            closed: &inner.closed,
             peer: inner,
         };
         inner.reading.standby(&ctx, first);
@@ -1346,18 +1323,40 @@ fn answer_ping(inner: &Inner, transport: &dyn Transport) -> Option<Control> {
     if inner.closing.load(Ordering::SeqCst) || inner.write_failed.load(Ordering::SeqCst) {
         return None;
     }
-    match try_control_write(transport, Control::Pong) {
-        Ok(None) => None,
-        Ok(Some(CtlJob::Flush)) => Some(Control::Flush),
-        Ok(Some(CtlJob::Write(_))) => Some(Control::Pong),
-        Err(e) => {
-            // No control write starts after this one; the peer ends. One slot for the
-            // control writes, of which at most one fails (see `EVENTS_RESERVED`).
-            q.active = true;
-            let _ = inner.events_tx.try_send(Event::Proto(e));
+    // As `try_control_write`, with what the supervisor must do worked out under the panic
+    // guard: this frame is on the stack while the Pong is sealed and sent, and holds no
+    // more than the Pong and what the transport returns.
+    let tried = catch_unwind(AssertUnwindSafe(|| {
+        transport
+            .try_write_msg(Control::Pong.msg())
+            .map(|tried| match tried {
+                TryWrite::Done => None,
+                TryWrite::Partial => Some(Control::Flush),
+                TryWrite::WouldBlock(_) => Some(Control::Pong),
+            })
+    }));
+    match tried {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => {
+            pong_failed(inner, &mut q, e);
+            None
+        }
+        Err(panic) => {
+            pong_failed(inner, &mut q, control_write_panicked(&*panic));
             None
         }
     }
+}
+
+/// The reader's Pong failed (out of `answer_ping`'s frame, which is on the stack while the
+/// Pong is sealed and sent).
+#[cold]
+#[inline(never)]
+fn pong_failed(inner: &Inner, q: &mut CtlQueue, e: Error) {
+    // No control write starts after this one; the peer ends. One slot for the control
+    // writes, of which at most one fails (see `EVENTS_RESERVED`).
+    q.active = true;
+    let _ = inner.events_tx.try_send(Event::Proto(e));
 }
 
 /// The first work of a new `peer-ctl`.
@@ -1545,6 +1544,35 @@ impl Peer {
     }
 }
 
+/// The error a protocol's thread reports when its `run` returned or panicked.
+///
+/// Not inlined: the protocol thread's first frame stays on the stack under everything the
+/// protocol does (an idle peer's reads and Pongs included, see `tests/idle_stack.rs`), so
+/// the logging and formatting here must not add to it.
+#[inline(never)]
+fn protocol_ended(cap: &Cap, result: std::thread::Result<Result<(), Error>>) -> Error {
+    match result {
+        Ok(Ok(())) => {
+            trace!("protocol {cap} returned");
+            Error::ProtocolReturned
+        }
+        Ok(Err(e)) => {
+            if !matches!(e, Error::Eof) {
+                trace!("protocol {cap} failed: {e}");
+            }
+            e
+        }
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            debug!("protocol {cap} panicked: {message}");
+            Error::ProtocolPanicked {
+                protocol: cap.to_string(),
+                message,
+            }
+        }
+    }
+}
+
 /// The text of a panic's payload, when it has one.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -1636,15 +1664,11 @@ impl MsgReader for ProtoRwCore {
         let inner = &self.inner;
         let ctx = ReadCtx {
             transport: &*self.transport,
-            running: &inner.running,
-            ping_recv: &inner.ping_recv_tx,
-            closed: &self.closed,
             peer: inner,
         };
-        let mut msg = inner.reading.read_for(self.running.index, &ctx)?;
-        self.running.counters.count_in(msg.size);
-        msg.code -= self.running.offset;
-        Ok(msg)
+        // Its code made relative and counted by `read_for`: no copy of the message in this
+        // frame, which stays on the stack while the reader decodes and answers Pings.
+        inner.reading.read_for(&self.running, &ctx)
     }
 }
 

@@ -49,10 +49,13 @@
 //!    the transport is woken by the transport's shutdown. Messages in mailboxes are dropped.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+// std's, not parking_lot's: a thread that waits on a parking_lot lock or condvar takes a
+// place in parking_lot's global table, which grows with the most threads that ever waited
+// and never shrinks (every peer's standby waits here).
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use crossbeam_channel::{select, Sender};
 
 use super::{answer_ping, panic_message, Control, Event, Inner, Running};
 use crate::transport::{DISC_MSG, PING_MSG};
@@ -125,9 +128,10 @@ impl State {
 }
 
 /// What one read of the transport gave.
-enum Frame {
-    /// A message for protocol `i` (its absolute code).
-    For(usize, Msg),
+enum Frame<'a> {
+    /// A message for a protocol (its absolute code), now in that protocol's mailbox with
+    /// the role `Pending` on it: the lock, held since.
+    For(MutexGuard<'a, State>),
     /// A Ping, read and discarded: the caller answers it (from its shallower frame).
     Ping,
     /// A Ping queued for the supervisor, or another base message ignored.
@@ -169,7 +173,7 @@ impl Reading {
     /// standby is marked `Gone`, so that the next freeing of the role asks again. `force`
     /// starts one whenever the peer still reads (requests come in a stream).
     pub(super) fn claim_standby_start(&self, force: bool) -> bool {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         if st.standby != Standby::Starting {
             return false;
         }
@@ -184,7 +188,7 @@ impl Reading {
 
     /// A standby could not be started: the peer ends; nothing is asked again.
     pub(super) fn standby_not_started(&self) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         if st.standby == Standby::Starting {
             st.standby = Standby::Gone;
         }
@@ -192,7 +196,7 @@ impl Reading {
 
     /// Ends reading: every waiter returns.
     pub(super) fn close(&self) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.closed = true;
         // Invariant 6: a message nobody took is dropped now, not when the last handle goes.
         st.mailbox.iter_mut().for_each(|m| *m = None);
@@ -233,26 +237,31 @@ impl Reading {
     /// A panic anywhere in here (the transport's read or the dispatch) is the reader's end,
     /// so that the role never stays `Reading` with nobody reading (invariant 5).
     ///
-    /// Not inlined, nor are its cold parts: the frames here stay on the stack while the
-    /// transport decodes a frame and a Ping is answered, the deepest an idle peer's
-    /// protocol thread goes (every stack page it touches stays resident).
+    /// Not inlined, nor are its cold parts: this frame stays on the stack while the
+    /// transport decodes a frame, one of the two deepest paths of an idle peer's protocol
+    /// thread with the Pong's (every stack page it touches stays resident).
+    ///
+    /// A protocol message goes to its protocol's mailbox here (see `deposit`), so that it
+    /// is not copied back up through the callers' frames.
     #[inline(never)]
-    fn read_frame(ctx: &ReadCtx<'_>) -> Frame {
-        catch_unwind(AssertUnwindSafe(|| Reading::read_frame_inner(ctx)))
+    fn read_frame<'a>(&'a self, ctx: &ReadCtx<'_>, leader: Option<usize>) -> Frame<'a> {
+        catch_unwind(AssertUnwindSafe(|| self.read_frame_inner(ctx, leader)))
             .unwrap_or_else(|panic| Reading::reader_panicked(&*panic))
     }
 
     #[cold]
     #[inline(never)]
-    fn reader_panicked(panic: &(dyn std::any::Any + Send)) -> Frame {
+    fn reader_panicked<'a>(panic: &(dyn std::any::Any + Send)) -> Frame<'a> {
         Frame::Failed(Error::other(format!(
             "peer reader panicked: {}",
             panic_message(panic)
         )))
     }
 
-    #[inline(never)]
-    fn read_frame_inner(ctx: &ReadCtx<'_>) -> Frame {
+    /// Inlined into `read_frame`'s closure: one frame for the panic guard and the
+    /// classification, under which the transport decodes.
+    #[inline(always)]
+    fn read_frame_inner<'a>(&'a self, ctx: &ReadCtx<'_>, leader: Option<usize>) -> Frame<'a> {
         let mut msg = match ctx.transport.read_msg() {
             Ok(msg) => msg,
             Err(e) => return Frame::Failed(e),
@@ -272,20 +281,36 @@ impl Reading {
                 Err(e) => Frame::Failed(e),
             },
             code => match ctx
+                .peer
                 .running
                 .iter()
                 .position(|r| r.offset <= code && code - r.offset < r.protocol.length)
             {
-                Some(i) => Frame::For(i, msg),
+                Some(i) => Frame::For(self.deposit(i, msg, leader)),
                 None => Frame::Failed(Error::MsgCodeOutOfRange(code)),
             },
         }
     }
 
+    /// Puts a message read by the role's holder into protocol `i`'s mailbox and leaves the
+    /// role `Pending` on it (invariant 2); wakes protocol `i` unless it is `leader`, which
+    /// takes the message itself under the lock returned. Not inlined: it runs after the
+    /// transport's read returned, so its frame need not be part of `read_frame`'s.
+    #[inline(never)]
+    fn deposit(&self, i: usize, msg: Msg, leader: Option<usize>) -> MutexGuard<'_, State> {
+        let mut st = lock(&self.state);
+        st.mailbox[i] = Some(msg);
+        st.role = Role::Pending(i);
+        if leader != Some(i) {
+            self.proto_cv[i].notify_one();
+        }
+        st
+    }
+
     /// A Ping: answered here when the socket takes the Pong at once (the usual case), so
     /// that an idle peer's Ping wakes nobody but its reader; otherwise the supervisor is
-    /// asked, as before. Called from `read_until_message`, not from under `read_frame`:
-    /// the Pong's encoding then starts from a shallower stack.
+    /// asked, as before. Called by the role's holder once `read_until_message` returned, not
+    /// from under `read_frame`: the Pong's encoding then starts from a shallower stack.
     #[inline(never)]
     fn ping(ctx: &ReadCtx<'_>) {
         if let Some(request) = answer_ping(ctx.peer, ctx.transport) {
@@ -299,36 +324,45 @@ impl Reading {
     #[inline(never)]
     fn ask_supervisor(ctx: &ReadCtx<'_>, request: Control) {
         select! {
-            send(ctx.ping_recv, request) -> _ => {}
-            recv(ctx.closed) -> _ => {}
+            send(ctx.peer.ping_recv_tx, request) -> _ => {}
+            recv(ctx.peer.closed) -> _ => {}
         }
     }
 
-    /// Reads as the role's holder until a protocol message or the end. Returns the lock.
-    /// With `yield_to_protocols` (the standby), also returns with no message after a
-    /// handled frame when a protocol waits in `read_msg`, so that it can lead (4a).
+    /// Reads as the role's holder until a protocol message, a Ping or the end. Returns the
+    /// lock, or `None` after a Ping: the role is still held and the lock is not, and the
+    /// caller answers the Ping (`Reading::ping`) before it goes on.
+    ///
+    /// A protocol message is left in its protocol's mailbox with the role `Pending` on it
+    /// (invariant 2), woken unless it is `leader`'s own (the caller takes it under this
+    /// lock). The standby (`leader` is `None`) also returns with no message after a handled
+    /// frame when a protocol waits in `read_msg`, so that it can lead (4a).
+    ///
+    /// Inlined into its callers, and nothing read goes back up through the callers' frames:
+    /// the frames on the stack while the transport decodes are only `read_turn`'s (or
+    /// `standby`'s) and `read_frame`'s, and a Pong is written from a shallower frame still
+    /// (every stack page a thread touches stays resident, see `tests/idle_stack.rs`).
+    #[inline(always)]
     fn read_until_message<'a>(
         &'a self,
         st: MutexGuard<'a, State>,
         ctx: &ReadCtx<'_>,
-        yield_to_protocols: bool,
-    ) -> (MutexGuard<'a, State>, Option<(usize, Msg)>) {
+        leader: Option<usize>,
+    ) -> Option<MutexGuard<'a, State>> {
         drop(st);
         loop {
-            match Reading::read_frame(ctx) {
-                Frame::For(i, msg) => return (self.state.lock(), Some((i, msg))),
-                frame @ (Frame::Handled | Frame::Ping) => {
-                    if let Frame::Ping = frame {
-                        Reading::ping(ctx);
-                    }
-                    let st = self.state.lock();
-                    if st.closed || (yield_to_protocols && st.protocols_waiting()) {
-                        return (st, None);
+            match self.read_frame(ctx, leader) {
+                Frame::For(st) => return Some(st),
+                Frame::Ping => return None,
+                Frame::Handled => {
+                    let st = lock(&self.state);
+                    if st.closed || (leader.is_none() && st.protocols_waiting()) {
+                        return Some(st);
                     }
                 }
                 Frame::Failed(e) => {
                     self.reader_failed(e);
-                    return (self.state.lock(), None);
+                    return Some(lock(&self.state));
                 }
             }
         }
@@ -338,56 +372,107 @@ impl Reading {
     #[cold]
     #[inline(never)]
     fn reader_failed(&self, e: Error) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.role = Role::Dead;
         drop(st);
         // Sent once (the role is dead from here on), into a slot kept for it: never full.
         let _ = self.events.try_send(Event::ReadFailed(e));
     }
 
-    /// Puts a message read by the role's holder into protocol `i`'s mailbox (invariant 2).
-    fn deposit(&self, st: &mut State, i: usize, msg: Msg) {
-        st.mailbox[i] = Some(msg);
-        st.role = Role::Pending(i);
-        self.proto_cv[i].notify_one();
-    }
-
     /// A protocol's `read_msg`: the message for protocol `me`, or [`Error::Eof`] once the
     /// peer shuts down.
-    pub(super) fn read_for(&self, me: usize, ctx: &ReadCtx<'_>) -> Result<Msg, Error> {
-        let mut st = self.state.lock();
-        loop {
-            if st.closed {
-                return Err(Error::Eof);
-            }
-            if let Some(msg) = st.mailbox[me].take() {
-                st.role = Role::Free;
-                self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
-                return Ok(msg);
-            }
-            if st.role == Role::Free {
-                st.role = Role::Reading;
-                let (next, got) = self.read_until_message(st, ctx, false);
-                st = next;
-                match got {
-                    Some((i, msg)) if i == me => {
-                        st.role = Role::Free;
-                        self.hand_on(&mut st, msg.size < EAGER_HAND_ON_SIZE);
-                        return Ok(msg);
-                    }
-                    Some((i, msg)) => self.deposit(&mut st, i, msg),
-                    None if st.role == Role::Reading => {
-                        // Closed while a ping was queued: nobody reads any more.
-                        st.role = Role::Free;
-                    }
-                    None => {}
-                }
-                continue;
-            }
-            st.waiting[me] += 1;
-            self.proto_cv[me].wait(&mut st);
-            st.waiting[me] -= 1;
+    ///
+    /// A Ping read as the role's holder is answered here, once `read_turn` has returned:
+    /// the Pong is sealed and sent with no frame of the read path below the caller's. Inlined
+    /// into the caller (the protocol's `read_msg`) for the same reason.
+    #[inline(always)]
+    pub(super) fn read_for(&self, running: &Running, ctx: &ReadCtx<'_>) -> Result<Msg, Error> {
+        let mut read = Err(Error::Eof);
+        let mut resumed = false;
+        while !self.read_turn(running, ctx, resumed, &mut read) {
+            Reading::ping(ctx);
+            resumed = true;
         }
+        read
+    }
+
+    /// `read_for` up to a message or the end (`true`, with it in `read`), or a Ping read as
+    /// the role's holder (`false`: the role is still held; the caller answers the Ping and
+    /// calls again with `resumed`, which goes on reading unless the peer was closed
+    /// meanwhile). The result goes to `read`, the caller's: no copy of it in this frame.
+    #[inline(never)]
+    fn read_turn(
+        &self,
+        running: &Running,
+        ctx: &ReadCtx<'_>,
+        resumed: bool,
+        read: &mut Result<Msg, Error>,
+    ) -> bool {
+        let me = running.index;
+        let mut st = lock(&self.state);
+        // `lead`: go on reading (the role is held); `own`: its own message is in the
+        // mailbox, taken even when shutdown began meanwhile.
+        let (mut lead, mut own) = (false, false);
+        if resumed {
+            if st.closed {
+                // Closed while a Ping was answered: nobody reads any more.
+                st.role = Role::Free;
+            } else {
+                lead = true;
+            }
+        }
+        loop {
+            if !lead {
+                if st.closed && !own {
+                    *read = Err(Error::Eof);
+                    return true;
+                }
+                own = false;
+                if self.take_mail(&mut st, running, read) {
+                    return true;
+                }
+                if st.role != Role::Free {
+                    st.waiting[me] += 1;
+                    st = self.proto_cv[me]
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    st.waiting[me] -= 1;
+                    continue;
+                }
+                st.role = Role::Reading;
+            }
+            lead = false;
+            st = match self.read_until_message(st, ctx, Some(me)) {
+                Some(st) => st,
+                None => return false,
+            };
+            match st.role {
+                // Its own message: taken at once (above), even when shutdown began
+                // meanwhile.
+                Role::Pending(i) if i == me => own = true,
+                Role::Reading => {
+                    // Closed after a frame it handled: nobody reads any more.
+                    st.role = Role::Free;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes `running`'s message from its mailbox into `read`, if there is one (then the
+    /// role is free: invariant 3), its code made relative to the protocol's offset and
+    /// counted in. Not inlined: the frames under which the transport reads stay small.
+    #[inline(never)]
+    fn take_mail(&self, st: &mut State, running: &Running, read: &mut Result<Msg, Error>) -> bool {
+        let Some(mut msg) = st.mailbox[running.index].take() else {
+            return false;
+        };
+        st.role = Role::Free;
+        self.hand_on(st, msg.size < EAGER_HAND_ON_SIZE);
+        running.counters.count_in(msg.size);
+        msg.code -= running.offset;
+        *read = Ok(msg);
+        true
     }
 
     /// The standby reader (invariant 4): reads whenever the role is free and no protocol
@@ -399,12 +484,12 @@ impl Reading {
     /// just started, reach `read_msg` for up to [`STANDBY_START_GRACE`] before it reads:
     /// the thread that takes the role first holds it for as long as the peer is idle.
     pub(super) fn standby(&self, ctx: &ReadCtx<'_>, first: bool) {
-        let mut st = self.state.lock();
+        let mut st = lock(&self.state);
         st.standby = Standby::Active;
         if first && !st.waiting.is_empty() && !st.closed {
             // Busy: a protocol freeing the role after a small message leaves it to itself.
             st.standby = Standby::Busy;
-            let _ = self.standby_cv.wait_for(&mut st, STANDBY_START_GRACE);
+            st = wait_for(&self.standby_cv, st, STANDBY_START_GRACE).0;
             st.standby = Standby::Active;
         }
         let mut busy = false;
@@ -414,33 +499,39 @@ impl Reading {
             }
             if st.role == Role::Free && !st.protocols_waiting() {
                 st.role = Role::Reading;
-                let (next, got) = self.read_until_message(st, ctx, true);
-                st = next;
-                match got {
-                    Some((i, msg)) => self.deposit(&mut st, i, msg),
-                    None if st.role == Role::Reading => {
-                        // Shut down, or a protocol waits to lead: it takes the role.
-                        st.role = Role::Free;
-                        self.hand_on(&mut st, false);
+                st = loop {
+                    match self.read_until_message(st, ctx, None) {
+                        Some(next) => break next,
+                        None => {
+                            Reading::ping(ctx);
+                            let next = lock(&self.state);
+                            if next.closed || next.protocols_waiting() {
+                                break next;
+                            }
+                            st = next;
+                        }
                     }
-                    None => {}
+                };
+                if st.role == Role::Reading {
+                    // Shut down, or a protocol waits to lead: it takes the role.
+                    st.role = Role::Free;
+                    self.hand_on(&mut st, false);
                 }
                 busy = true;
                 continue;
             }
             if busy {
                 st.standby = Standby::Busy;
-                let timed_out = self.standby_cv.wait_for(&mut st, STANDBY_GRACE).timed_out();
+                let timed_out;
+                (st, timed_out) = wait_for(&self.standby_cv, st, STANDBY_GRACE);
                 st.standby = Standby::Active;
                 // A full grace period with the role held or pending: the peer is idle or a
                 // protocol leads; wait without a deadline until the role is freed.
                 busy = !(timed_out && st.role != Role::Free);
             } else {
                 st.standby = Standby::Idle;
-                let timed_out = self
-                    .standby_cv
-                    .wait_for(&mut st, STANDBY_LINGER)
-                    .timed_out();
+                let timed_out;
+                (st, timed_out) = wait_for(&self.standby_cv, st, STANDBY_LINGER);
                 if timed_out && (st.role != Role::Free || st.protocols_waiting()) {
                     // Not needed for a whole linger period: leave. Whoever frees the role
                     // next sees `Gone` under this lock and asks for a new standby.
@@ -453,12 +544,30 @@ impl Reading {
     }
 }
 
-/// What a reader needs besides the state.
+/// Locks `m`, as parking_lot's locks do: nothing that runs under these locks panics (the
+/// transport's read runs without them, and its panics are caught), so a poisoned lock's
+/// state is taken as it is.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `cv` with `st` for at most `timeout`: the lock again, and whether the time
+/// ran out.
+fn wait_for<'a>(
+    cv: &Condvar,
+    st: MutexGuard<'a, State>,
+    timeout: Duration,
+) -> (MutexGuard<'a, State>, bool) {
+    let (st, result) = cv
+        .wait_timeout(st, timeout)
+        .unwrap_or_else(PoisonError::into_inner);
+    (st, result.timed_out())
+}
+
+/// What a reader needs besides the state (small: it is on the stack of every read).
 pub(super) struct ReadCtx<'a> {
     pub(super) transport: &'a dyn Transport,
-    pub(super) running: &'a [std::sync::Arc<Running>],
-    pub(super) ping_recv: &'a Sender<Control>,
-    /// The peer, for the Pongs the reader writes itself.
+    /// The peer: its protocols, the Pong requests to the supervisor, its shutdown, and the
+    /// control-write state for the Pongs the reader writes itself.
     pub(super) peer: &'a Inner,
-    pub(super) closed: &'a Receiver<()>,
 }
