@@ -301,7 +301,9 @@ impl Reading {
         let mut st = lock(&self.state);
         st.mailbox[i] = Some(msg);
         st.role = Role::Pending(i);
-        if leader != Some(i) {
+        // Only a thread counted in `waiting` (under this lock) can be in the wait: std's
+        // condvar makes a system call on every notify, so none is made for nobody.
+        if leader != Some(i) && st.waiting[i] > 0 {
             self.proto_cv[i].notify_one();
         }
         st
