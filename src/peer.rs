@@ -47,7 +47,7 @@ use crate::transport::{TryWrite, PING_MSG, PONG_MSG};
 use crate::util::truncate_str;
 use crate::wait_group::{WaitGroup, WaitGroupGuard};
 mod reading;
-use reading::{ReadCtx, Reading, STANDBY_GRACE, STANDBY_LINGER};
+use reading::{ReadCtx, Reading, STANDBY_GRACE, STANDBY_LINGER, STANDBY_START_GRACE};
 
 use crate::{
     disc_reason_for_error, match_protocols, Cap, DiscReason, Error, EventFeed, Msg, MsgEventer,
@@ -658,8 +658,14 @@ impl Peer {
         self.publish_add();
         let mut run = self.new_run_state(transport, closed_tx);
 
-        if let Err(e) = self.start_standby(&run.transport, &mut run.threads, true) {
-            run.failed = Some(e);
+        // With protocols, the first standby is left to the supervisor's check after
+        // STANDBY_START_GRACE: a protocol that reaches `read_msg` by then takes the read role
+        // and keeps it while the peer is idle, and no standby thread is started at all.
+        // Without protocols, the standby is the only reader and starts at once.
+        if inner.running.is_empty() {
+            if let Err(e) = self.start_standby(&run.transport, &mut run.threads) {
+                run.failed = Some(e);
+            }
         }
         let _ = run.write_start.0.try_send(());
         if run.failed.is_none() {
@@ -853,13 +859,13 @@ impl Peer {
 
     /// The standby reader: reads the transport whenever no protocol is waiting to (see
     /// `reading`).
-    fn standby_reader(&self, transport: &dyn Transport, first: bool) {
+    fn standby_reader(&self, transport: &dyn Transport) {
         let inner = &self.inner;
         let ctx = ReadCtx {
             transport,
             peer: inner,
         };
-        inner.reading.standby(&ctx, first);
+        inner.reading.standby(&ctx);
     }
 
     /// Waits for the first ending event and returns it as (error, reason to send, whether
@@ -878,7 +884,13 @@ impl Peer {
         // An interval too large to add to the clock means no Pings.
         let mut next_ping = Instant::now().checked_add(interval);
         let mut ping_timer = timer(next_ping);
-        let mut standby_check = never::<Instant>();
+        // The first standby: started after STANDBY_START_GRACE if by then no protocol has
+        // taken the read role (see `start_run`).
+        let mut standby_check = if inner.running.is_empty() {
+            never::<Instant>()
+        } else {
+            timer(Instant::now().checked_add(STANDBY_START_GRACE))
+        };
         let mut last_lazy_request: Option<Instant> = None;
         let no_pongs = never::<Control>();
         loop {
@@ -1000,16 +1012,14 @@ impl Peer {
         if !self.inner.reading.claim_standby_start(force) {
             return Ok(());
         }
-        self.start_standby(transport, threads, false)
+        self.start_standby(transport, threads)
     }
 
-    /// Starts `peer-read`, the standby reader (`first`: the one `run` starts), after joining
-    /// the one that left before it.
+    /// Starts `peer-read`, the standby reader, after joining the one that left before it.
     fn start_standby(
         &self,
         transport: &Arc<dyn Transport>,
         threads: &mut OnDemandThreads,
-        first: bool,
     ) -> Result<(), Error> {
         // A standby that marked itself gone is on its way out: this join is short.
         threads.standby.before_start(&self.inner);
@@ -1020,7 +1030,7 @@ impl Peer {
             threads.stack,
             Box::new(move || {
                 let _done = SignalOnDrop(&peer.inner, OnDemandKind::Standby);
-                peer.standby_reader(&*t, first);
+                peer.standby_reader(&*t);
             }),
         ) {
             Ok(h) => {

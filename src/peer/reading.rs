@@ -78,14 +78,14 @@ pub(super) const EAGER_HAND_ON_SIZE: u32 = 8 << 10;
 /// about once a second per peer, while an idle peer gives its stack back within a second.
 pub(super) const STANDBY_LINGER: Duration = Duration::from_secs(1);
 
-/// How long the first standby waits, while no protocol waits, before it reads itself.
+/// How long a new peer with protocols goes without a standby: the supervisor then starts one
+/// only if the read role is free with no protocol waiting in `read_msg`.
 ///
-/// The protocol threads start just after it; one that reaches `read_msg` in this time takes
-/// the read role and keeps it while the peer is idle, so that the standby can leave. A
-/// standby that read first hands the role to a waiting protocol after the next Ping (or any
-/// other frame it handles itself). 50 ms is far more than a thread needs to start, and the
-/// cost is only that a Ping or Disconnect arriving in a peer's first 50 ms, while no
-/// protocol reads, is read that much later.
+/// A protocol that reaches `read_msg` in this time takes the read role and keeps it while
+/// the peer is idle, so that an idle peer never starts a standby thread at all. 50 ms is far
+/// more than a thread needs to start; the cost is that in a peer's first 50 ms a frame is
+/// read only by a protocol in `read_msg` (a Ping or Disconnect arriving while none reads is
+/// read up to that much later, and a freed role waits for the check).
 pub(super) const STANDBY_START_GRACE: Duration = Duration::from_millis(50);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -152,7 +152,8 @@ pub(super) struct Reading {
 
 impl Reading {
     /// Reading for `protocols` protocols; the reader's error and the requests for a standby
-    /// go to `events`. The first standby is `Starting`: `Peer::run` starts it.
+    /// go to `events`. The first standby is `Starting`: `Peer::run` starts it, or its supervisor
+    /// after [`STANDBY_START_GRACE`] if still needed.
     pub(super) fn new(protocols: usize, events: Sender<Event>) -> Reading {
         Reading {
             state: Mutex::new(State {
@@ -481,19 +482,9 @@ impl Reading {
     /// waits, until shutdown or the reader's end.
     ///
     /// Leaves after [`STANDBY_LINGER`] without being needed (invariant 4a).
-    ///
-    /// With `first` (the standby `Peer::run` starts), it first lets the protocol threads,
-    /// just started, reach `read_msg` for up to [`STANDBY_START_GRACE`] before it reads:
-    /// the thread that takes the role first holds it for as long as the peer is idle.
-    pub(super) fn standby(&self, ctx: &ReadCtx<'_>, first: bool) {
+    pub(super) fn standby(&self, ctx: &ReadCtx<'_>) {
         let mut st = lock(&self.state);
         st.standby = Standby::Active;
-        if first && !st.waiting.is_empty() && !st.closed {
-            // Busy: a protocol freeing the role after a small message leaves it to itself.
-            st.standby = Standby::Busy;
-            st = wait_for(&self.standby_cv, st, STANDBY_START_GRACE).0;
-            st.standby = Standby::Active;
-        }
         let mut busy = false;
         loop {
             if st.closed || st.role == Role::Dead {
