@@ -87,10 +87,32 @@ fn idle_peer_over_memory_runs_its_supervisor_and_protocol_threads_only() {
             protocols.iter().map(|name| idle_protocol(name)).collect(),
             no_pings(),
         );
-        // The standby leaves after a second unneeded: a protocol holds the read role.
-        wait_until("only the supervisor and the protocols", secs(30), || {
-            only_supervisors_and_protocols(1, n)
-        });
+        // The standby leaves after a second unneeded: a protocol holds the read role. On a
+        // loaded machine a protocol can reach `read_msg` only after the supervisor's start
+        // check, which then starts a standby that blocks in the read of this silent
+        // connection; a message now and then hands the role on to the waiting protocol.
+        // Held for 2 s: past the start check (50 ms) and a standby's linger (1 s).
+        let mut last_poke = Instant::now();
+        let mut since: Option<Instant> = None;
+        wait_until(
+            "only the supervisor and the protocols, for 2 s",
+            secs(60),
+            || {
+                if only_supervisors_and_protocols(1, n) {
+                    let since = *since.get_or_insert_with(Instant::now);
+                    return since.elapsed() > Duration::from_secs(2);
+                }
+                since = None;
+                if last_poke.elapsed() > Duration::from_secs(3) {
+                    last_poke = Instant::now();
+                    let remote = tp.remote.clone();
+                    within(secs(10), move || {
+                        send_items(&*remote, BASE_PROTOCOL_LENGTH, &[&1u8]).unwrap()
+                    });
+                }
+                false
+            },
+        );
         end_with_remote_disconnect(&tp);
         wait_until("the peer's threads to end", secs(10), || {
             threads_named("proto-") == 0 && threads_named("test-run") == 0
