@@ -40,7 +40,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, Receiver, Sender};
-use log::{debug, trace};
+use log::{debug, trace, warn};
 use parking_lot::Mutex;
 
 use crate::transport::{TryWrite, PING_MSG, PONG_MSG};
@@ -738,7 +738,14 @@ impl Peer {
         drop(closed_tx);
         inner.reading.close();
         let _ = write_start.1.try_recv();
-        transport.shutdown(&Error::Disconnected(reason));
+        // A transport that panics here must not unwind past the joins below, which would
+        // leave the peer's threads running (the threads still end if it unblocked them).
+        let shut = catch_unwind(AssertUnwindSafe(|| {
+            transport.shutdown(&Error::Disconnected(reason))
+        }));
+        if let Err(panic) = shut {
+            shutdown_panicked(&*panic);
+        }
         inner.wg.wait();
         for h in handles {
             let _ = h.join();
@@ -1295,6 +1302,12 @@ fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<
         Ok(Err(e)) => Err(e),
         Err(panic) => Err(control_write_panicked(&*panic)),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn shutdown_panicked(panic: &(dyn std::any::Any + Send)) {
+    warn!("peer transport shutdown panicked: {}", panic_message(panic));
 }
 
 #[cold]

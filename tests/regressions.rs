@@ -591,3 +591,65 @@ fn idle_read_is_not_woken_by_the_handshakes_socket_timeout() {
     );
     within(secs(10), move || drop(remote.join().unwrap()));
 }
+
+// Found in review: a transport whose `shutdown` panicked unwound `Peer::run` before it
+// joined the peer's threads, which were left running.
+#[test]
+fn a_transport_panic_in_shutdown_still_joins_every_thread() {
+    struct PanickyShutdown(MemoryTransport);
+    impl MsgReader for PanickyShutdown {
+        fn read_msg(&self) -> Result<Msg, Error> {
+            self.0.read_msg()
+        }
+    }
+    impl MsgWriter for PanickyShutdown {
+        fn write_msg(&self, msg: Msg) -> Result<(), Error> {
+            self.0.write_msg(msg)
+        }
+    }
+    impl Transport for PanickyShutdown {
+        fn shutdown(&self, err: &Error) {
+            // Unblocks the reader, then fails.
+            self.0.shutdown(err);
+            panic!("broken shutdown");
+        }
+    }
+
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ended.clone();
+    let (started_tx, started) = crossbeam_channel::bounded(1);
+    let proto = Protocol::new("a", 1, 1, move |_peer, rw| {
+        let _ = started_tx.try_send(());
+        let result = loop {
+            if let Err(e) = rw.read_msg() {
+                break Err(e);
+            }
+        };
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    });
+    let (a, b) = MemoryTransport::pair();
+    let conn = ConnInfo {
+        caps: vec![Cap::new("a", 1)],
+        ..ConnInfo::default()
+    };
+    let peer = Peer::new(
+        conn,
+        std::sync::Arc::new(PanickyShutdown(a)),
+        &[proto],
+        PeerConfig::default(),
+    );
+    let stopper = peer.clone();
+    let remote = thread::spawn(move || while b.read_msg().is_ok() {});
+    let run = thread::spawn(move || peer.run());
+    started
+        .recv_timeout(secs(10))
+        .expect("the protocol started");
+    stopper.disconnect(DiscReason::REQUESTED);
+    // Before the fix the panic reached `run`'s caller before the protocol thread was joined.
+    let result = within(secs(10), move || run.join());
+    let (_, err) = result.expect("run returned instead of unwinding");
+    assert_eq!(err.disc_reason(), Some(DiscReason::REQUESTED));
+    assert!(ended.load(std::sync::atomic::Ordering::SeqCst));
+    within(secs(10), move || remote.join().unwrap());
+}
