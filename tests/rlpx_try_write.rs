@@ -21,21 +21,53 @@ const MAX_CHUNKS: usize = 1024;
 /// An `RlpxTransport` (the initiator) and the remote's raw `Conn`, over loopback, with the
 /// given deadlines on the transport's side.
 fn transport_pair(timeouts: Timeouts) -> (RlpxTransport, Conn) {
+    transport_pair_with(timeouts, false)
+}
+
+/// As [`transport_pair`]; with `small_buffers`, the connection's socket buffers are 32 KiB
+/// (see [`small_buffer`]).
+fn transport_pair_with(timeouts: Timeouts, small_buffers: bool) -> (RlpxTransport, Conn) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let key_b = SecretKey::random();
     let pub_b = key_b.public_key();
     let remote = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
+        if small_buffers {
+            small_buffer(&stream, libc::SO_RCVBUF);
+        }
         stream.set_read_timeout(Some(secs(30))).unwrap();
         let mut conn = Conn::new(stream, None);
         conn.handshake(&key_b).unwrap();
         conn
     });
     let stream = TcpStream::connect(addr).unwrap();
+    if small_buffers {
+        small_buffer(&stream, libc::SO_SNDBUF);
+    }
     let t = RlpxTransport::handshake_with(stream, &SecretKey::random(), Some(&pub_b), timeouts)
         .unwrap();
     (t, remote.join().unwrap())
+}
+
+/// Sets a socket buffer (`SO_SNDBUF` or `SO_RCVBUF`) to 32 KiB, so that what fills the
+/// connection is little to drain: a Disconnect behind it must get through within its fixed
+/// 1 s write deadline even on a loaded machine (with the kernel's default buffers, megabytes
+/// were queued).
+fn small_buffer(stream: &TcpStream, option: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 32 << 10;
+    // SAFETY: a valid socket descriptor, and an option value of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
 }
 
 /// The payload of the `i`-th filler message: its index in every byte's place.
@@ -154,7 +186,9 @@ fn try_write_sends_kept_bytes_first_once_they_fit() {
 #[test]
 fn disconnect_on_shutdown_follows_the_kept_bytes() {
     within(secs(120), || {
-        let (t, remote) = transport_pair(Timeouts::default());
+        // Small buffers: what the remote must read before the Disconnect is little, so that
+        // it gets through within the Disconnect's fixed 1 s write deadline under load.
+        let (t, remote) = transport_pair_with(Timeouts::default(), true);
         let n = fill_until_partial(&t);
         let reader = thread::spawn(move || read_back(remote, n, 1));
         t.shutdown(&Error::Disconnected(DiscReason::TOO_MANY_PEERS));
