@@ -434,6 +434,21 @@ fn a_reported_write_error_wins_over_a_later_failed_ping() {
     assert_eq!(err.to_string(), "protocol write failed");
 }
 
+/// A peer over `transport` whose remote runs protocol `a`/1 too, running `proto` (that
+/// protocol).
+fn peer_running_a(transport: impl Transport + 'static, proto: Protocol) -> Peer {
+    let conn = ConnInfo {
+        caps: vec![Cap::new("a", 1)],
+        ..ConnInfo::default()
+    };
+    Peer::new(
+        conn,
+        std::sync::Arc::new(transport),
+        &[proto],
+        PeerConfig::default(),
+    )
+}
+
 // Found in review: a transport whose write panicked under a write from a thread other than
 // the protocol's (a `ProtoRw` clone handed to a helper thread) lost the write token without
 // telling the supervisor: later writes waited until shutdown and the peer never ended.
@@ -471,16 +486,7 @@ fn a_transport_panic_in_a_write_from_another_thread_ends_the_peer() {
         }
     });
     let (a, b) = MemoryTransport::pair();
-    let conn = ConnInfo {
-        caps: vec![Cap::new("a", 1)],
-        ..ConnInfo::default()
-    };
-    let peer = Peer::new(
-        conn,
-        std::sync::Arc::new(PanickyWrites(a)),
-        &[proto],
-        PeerConfig::default(),
-    );
+    let peer = peer_running_a(PanickyWrites(a), proto);
     let remote = thread::spawn(move || while b.read_msg().is_ok() {});
     let (_, err) = within(secs(10), move || peer.run());
     assert!(
@@ -629,16 +635,7 @@ fn a_transport_panic_in_shutdown_still_joins_every_thread() {
         result
     });
     let (a, b) = MemoryTransport::pair();
-    let conn = ConnInfo {
-        caps: vec![Cap::new("a", 1)],
-        ..ConnInfo::default()
-    };
-    let peer = Peer::new(
-        conn,
-        std::sync::Arc::new(PanickyShutdown(a)),
-        &[proto],
-        PeerConfig::default(),
-    );
+    let peer = peer_running_a(PanickyShutdown(a), proto);
     let stopper = peer.clone();
     let remote = thread::spawn(move || while b.read_msg().is_ok() {});
     let run = thread::spawn(move || peer.run());
