@@ -738,14 +738,7 @@ impl Peer {
         drop(closed_tx);
         inner.reading.close();
         let _ = write_start.1.try_recv();
-        // A transport that panics here must not unwind past the joins below, which would
-        // leave the peer's threads running (the threads still end if it unblocked them).
-        let shut = catch_unwind(AssertUnwindSafe(|| {
-            transport.shutdown(&Error::Disconnected(reason))
-        }));
-        if let Err(panic) = shut {
-            shutdown_panicked(&*panic);
-        }
+        shutdown_transport(&*transport, reason);
         inner.wg.wait();
         for h in handles {
             let _ = h.join();
@@ -856,11 +849,16 @@ impl Peer {
         let events = inner.events_tx.clone();
         trace!("starting protocol {cap}");
         let name = format!("proto-{cap}");
-        let work = Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| run(peer, rw)));
-            // One slot per protocol (see `EVENTS_RESERVED`): never full.
-            let _ = events.try_send(Event::Proto(protocol_ended(&cap, result)));
+        // Boxed once more: calling a boxed `FnOnce` moves what it captured onto the thread's
+        // stack for the protocol's whole life, so it captures one pointer.
+        let start = Box::new(ProtocolStart {
+            run,
+            peer,
+            rw,
+            cap,
+            events,
         });
+        let work = Box::new(move || run_protocol(start));
         (name, work)
     }
 
@@ -1304,10 +1302,21 @@ fn try_control_write(transport: &dyn Transport, kind: Control) -> Result<Option<
     }
 }
 
+/// Shuts the transport down with `reason`. A transport that panics here must not unwind
+/// past `finish_run`'s joins, which would leave the peer's threads running (they still end
+/// if it unblocked them first).
 #[cold]
 #[inline(never)]
-fn shutdown_panicked(panic: &(dyn std::any::Any + Send)) {
-    warn!("peer transport shutdown panicked: {}", panic_message(panic));
+fn shutdown_transport(transport: &dyn Transport, reason: DiscReason) {
+    let shut = catch_unwind(AssertUnwindSafe(|| {
+        transport.shutdown(&Error::Disconnected(reason))
+    }));
+    if let Err(panic) = shut {
+        warn!(
+            "peer transport shutdown panicked: {}",
+            panic_message(&*panic)
+        );
+    }
 }
 
 #[cold]
@@ -1565,6 +1574,47 @@ impl Peer {
     pub fn closed(&self) -> Receiver<()> {
         self.inner.closed.clone()
     }
+}
+
+/// What a protocol thread needs: the protocol's function and its arguments, and where its
+/// end goes.
+struct ProtocolStart {
+    run: Arc<crate::RunFn>,
+    peer: Peer,
+    rw: ProtoRw,
+    cap: Cap,
+    events: Sender<Event>,
+}
+
+/// A protocol thread's work: runs the protocol and reports its end. Not inlined, and it
+/// keeps nothing but the protocol's call in its frame while the protocol runs (the stack
+/// pages a thread touches stay resident for the peer's life).
+#[inline(never)]
+#[allow(
+    clippy::boxed_local,
+    reason = "taken boxed so that the closure that calls it captures one pointer"
+)]
+fn run_protocol(start: Box<ProtocolStart>) {
+    let ProtocolStart {
+        run,
+        peer,
+        rw,
+        cap,
+        events,
+    } = *start;
+    let result = catch_unwind(AssertUnwindSafe(move || run(peer, rw)));
+    protocol_done(&cap, &events, result);
+}
+
+/// Reports a protocol's end (its own frame: an error and an event are large).
+#[inline(never)]
+fn protocol_done(
+    cap: &Cap,
+    events: &Sender<Event>,
+    result: std::thread::Result<Result<(), Error>>,
+) {
+    // One slot per protocol (see `EVENTS_RESERVED`): never full.
+    let _ = events.try_send(Event::Proto(protocol_ended(cap, result)));
 }
 
 /// The error a protocol's thread reports when its `run` returned or panicked.
