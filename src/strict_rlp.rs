@@ -446,18 +446,30 @@ fn byte_len(x: u64) -> usize {
     (8 - (x.leading_zeros() / 8) as usize).max(1)
 }
 
+/// The RLP encoding of the integer `x`, in an array (at most 9 bytes), and its length: for
+/// callers that must not allocate.
+#[cfg_attr(not(feature = "rlpx"), allow(dead_code))]
+pub(crate) fn encode_uint(x: u64) -> ([u8; 9], usize) {
+    let mut out = [0u8; 9];
+    if x == 0 {
+        out[0] = 0x80;
+        (out, 1)
+    } else if x < 0x80 {
+        out[0] = x as u8;
+        (out, 1)
+    } else {
+        let n = byte_len(x);
+        out[0] = 0x80 + n as u8;
+        out[1..=n].copy_from_slice(&x.to_be_bytes()[8 - n..]);
+        (out, 1 + n)
+    }
+}
+
 /// Appends the RLP encoding of the integer `x`.
 #[cfg_attr(not(feature = "rlpx"), allow(dead_code))]
 pub(crate) fn append_uint(out: &mut Vec<u8>, x: u64) {
-    if x == 0 {
-        out.push(0x80);
-    } else if x < 0x80 {
-        out.push(x as u8);
-    } else {
-        let n = byte_len(x);
-        out.push(0x80 + n as u8);
-        out.extend_from_slice(&x.to_be_bytes()[8 - n..]);
-    }
+    let (bytes, n) = encode_uint(x);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 /// Appends a string or list header for `len` content bytes (`offset` is 0x80

@@ -206,23 +206,6 @@ fn new_encoder() -> Box<snap::raw::Encoder> {
     Box::new(snap::raw::Encoder::new())
 }
 
-/// The RLP encoding of a message code (an integer, at most 9 bytes) and its length.
-fn code_rlp(code: u64) -> ([u8; 9], usize) {
-    let mut out = [0u8; 9];
-    if code == 0 {
-        out[0] = 0x80;
-        (out, 1)
-    } else if code < 0x80 {
-        out[0] = code as u8;
-        (out, 1)
-    } else {
-        let n = 8 - (code.leading_zeros() / 8) as usize;
-        out[0] = 0x80 + n as u8;
-        out[1..=n].copy_from_slice(&code.to_be_bytes()[8 - n..]);
-        (out, 1 + n)
-    }
-}
-
 fn padded(len: usize) -> usize {
     len.div_ceil(16) * 16
 }
@@ -330,7 +313,7 @@ impl<H: MacHash> FrameEgress<H> {
         if data.len() > MAX_FRAME_SIZE {
             return Err(RlpxError::PlainMessageTooLarge);
         }
-        let (code_rlp, clen) = code_rlp(code);
+        let (code_rlp, clen) = rlp::encode_uint(code);
         debug_assert_eq!(clen, rlp::uint_size(code));
         let most = if self.snappy {
             snap::raw::max_compress_len(data.len())
@@ -786,26 +769,19 @@ impl<H: MacHash> FrameIngress<H> {
         // The previous message (borrowed from these buffers) has been consumed.
         self.release_excess();
         let inline = self.wait_header(r, now)?;
-        let (mut header, mac) = if inline {
+        // The header as it arrived: its ciphertext, then its MAC.
+        let raw: [u8; 32] = if inline {
             self.head_len = 0;
-            let (ct, mac) = self.head.split_at(16);
-            (
-                <[u8; 16]>::try_from(ct).expect("16 bytes"),
-                <[u8; 16]>::try_from(mac).expect("16 bytes"),
-            )
+            self.head
         } else {
             let h = self.start;
-            let (ct, mac) = self.buf[h..h + 32].split_at(16);
-            (
-                <[u8; 16]>::try_from(ct).expect("16 bytes"),
-                <[u8; 16]>::try_from(mac).expect("16 bytes"),
-            )
+            self.buf[h..h + 32].try_into().expect("32 bytes")
         };
+        let mut header: [u8; 16] = raw[..16].try_into().expect("16 bytes");
         let want = self.mac.header(&header);
-        if !ct_eq(&want, &mac) {
+        if !ct_eq(&want, &raw[16..]) {
             return Err(RlpxError::BadHeaderMac);
         }
-        let header_ct = header;
         self.ctr.apply(&mut header);
         let fsize = BigEndian::read_u24(&header[..3]) as usize;
         if fsize > self.max_frame_size {
@@ -821,8 +797,7 @@ impl<H: MacHash> FrameIngress<H> {
             // A read buffer sized from the header: the whole frame if small, else the
             // usual start, grown as the body arrives.
             let mut buf = vec![0u8; need.min(INITIAL_READ_BUFFER)];
-            buf[..16].copy_from_slice(&header_ct);
-            buf[16..32].copy_from_slice(&mac);
+            buf[..32].copy_from_slice(&raw);
             self.buf = buf;
             self.start = 0;
             self.end = 32;
@@ -1029,6 +1004,11 @@ impl<H: MacHash> std::fmt::Debug for FrameIngress<H> {
     }
 }
 
+/// The stack-measuring helpers shared with `tests/idle_stack.rs`.
+#[cfg(test)]
+#[path = "../../tests/common/stack_paint.rs"]
+mod stack_paint;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1187,17 +1167,15 @@ mod tests {
     }
 
     #[test]
-    fn code_rlp_is_rlp_of_the_integer() {
+    fn message_codes_are_encoded_as_the_rlp_crate_encodes_integers() {
         let mut codes: Vec<u64> = (0..300).collect();
         for shift in 0..64 {
             codes.extend([1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1]);
         }
         codes.push(u64::MAX);
         for code in codes {
-            let mut want = Vec::new();
-            rlp::append_uint(&mut want, code);
-            let (got, n) = code_rlp(code);
-            assert_eq!(&got[..n], &want[..], "{code:#x}");
+            let (got, n) = rlp::encode_uint(code);
+            assert_eq!(&got[..n], &::rlp::encode(&code)[..], "{code:#x}");
         }
     }
 
@@ -1500,47 +1478,11 @@ mod tests {
         setup: impl FnOnce() -> S + Send + 'static,
         run: impl FnOnce(&mut S) + Send + 'static,
     ) -> usize {
-        const PAINT: u64 = 0xA5A5_A5A5_5A5A_5A5A;
-        /// The start of the mapping of this process that holds `addr`.
-        fn mapping_start(addr: usize) -> usize {
-            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-            for line in maps.lines() {
-                let range = line.split_whitespace().next().unwrap();
-                let (lo, hi) = range.split_once('-').unwrap();
-                let lo = usize::from_str_radix(lo, 16).unwrap();
-                let hi = usize::from_str_radix(hi, 16).unwrap();
-                if (lo..hi).contains(&addr) {
-                    return lo;
-                }
-            }
-            panic!("no mapping holds the stack address {addr:#x}");
-        }
-        #[inline(never)]
-        fn paint(lo: usize, hi: usize) {
-            for a in (lo..hi).step_by(8) {
-                // SAFETY: [lo, hi) is mapped, writable and below every live frame of
-                // this thread (the caller keeps a margin for this function's frame).
-                unsafe { std::ptr::write_volatile(a as *mut u64, PAINT) };
-            }
-        }
-        #[inline(never)]
-        fn deepest_change(lo: usize, hi: usize) -> usize {
-            (lo..hi)
-                .step_by(8)
-                // SAFETY: as in `paint`; the region is read, never through a reference.
-                .find(|&a| unsafe { std::ptr::read_volatile(a as *const u64) } != PAINT)
-                .unwrap_or(hi)
-        }
-        /// An address just below the caller's frame.
-        #[inline(never)]
-        fn below_caller() -> usize {
-            let marker = 0u8;
-            std::hint::black_box(std::ptr::addr_of!(marker)) as usize
-        }
         #[inline(never)]
         fn measure<S>(state: &mut S, run: impl FnOnce(&mut S)) -> usize {
+            use super::stack_paint::{below_caller, deepest_change, mapping, paint};
             let top = below_caller();
-            let lo = (mapping_start(top) + 4096) & !7;
+            let lo = (mapping(top).0 + 4096) & !7;
             // Below the frames of `paint` and `deepest_change`, which sit where
             // `below_caller`'s did.
             let hi = (top - 256) & !7;
