@@ -39,11 +39,10 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use aes::cipher::{InnerIvInit, StreamCipher};
-
+use super::aes::{AesCtr, SharedAes};
 use super::error::{Result, RlpxError};
 use super::handshake::Secrets;
-use super::mac::{ct_eq, HashMac, KeccakMac, MacHash, SharedAes};
+use super::mac::{ct_eq, HashMac, KeccakMac, MacHash};
 use crate::strict_rlp as rlp;
 
 /// The devp2p Disconnect message code, whose payload may arrive uncompressed.
@@ -148,35 +147,6 @@ fn snappy_preamble_len(data: &[u8]) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// AES-CTR with a 128-bit big-endian counter, in the key size that was given.
-///
-/// The expanded key (960 bytes with `aes` 0.8) is not part of the stream: both directions
-/// of a session run on one shared key schedule ([`SharedAes`]), so a stream is its counter,
-/// its keystream block and a reference.
-struct AesCtr(ctr::Ctr128BE<SharedAes>);
-
-impl AesCtr {
-    #[cfg(test)]
-    fn new(key: &[u8]) -> Result<Self> {
-        Ok(AesCtr::with_key(AesCtr::key(key)?))
-    }
-
-    /// The block cipher for `aes_secret`, to share between the two directions.
-    fn key(aes_secret: &[u8]) -> Result<SharedAes> {
-        SharedAes::new(aes_secret, "AES secret must have 16, 24 or 32 bytes")
-    }
-
-    /// A stream from counter zero (a zero IV).
-    fn with_key(key: SharedAes) -> Self {
-        let core = ctr::CtrCore::inner_iv_init(key, &Default::default());
-        AesCtr(ctr::Ctr128BE::from_core(core))
-    }
-
-    fn apply(&mut self, buf: &mut [u8]) {
-        self.0.apply_keystream(buf)
-    }
-}
-
 /// Payloads shorter than this are encoded by `snap` as a single literal element: too
 /// short to hold a copy (its `MIN_NON_LITERAL_BLOCK_SIZE`, one tag byte, one byte and a
 /// 15-byte input margin).
@@ -206,6 +176,12 @@ fn new_encoder() -> Box<snap::raw::Encoder> {
     Box::new(snap::raw::Encoder::new())
 }
 
+/// The frames' cipher key for `aes_secret`, to share between the two directions (each runs
+/// its own CTR stream from a zero IV on it).
+fn aes_key(aes_secret: &[u8]) -> Result<SharedAes> {
+    SharedAes::new(aes_secret, "AES secret must have 16, 24 or 32 bytes")
+}
+
 fn padded(len: usize) -> usize {
     len.div_ceil(16) * 16
 }
@@ -213,8 +189,8 @@ fn padded(len: usize) -> usize {
 /// Builds both halves of a session from the handshake secrets. The two halves share one
 /// expanded key for the aes-secret and one for the mac-secret.
 pub fn session(secrets: Secrets) -> (FrameEgress, FrameIngress) {
-    let keys = AesCtr::key(&secrets.aes)
-        .and_then(|aes| Ok((aes, HashMac::<KeccakMac>::key(&secrets.mac)?)));
+    let keys =
+        aes_key(&secrets.aes).and_then(|aes| Ok((aes, HashMac::<KeccakMac>::key(&secrets.mac)?)));
     let Ok((aes, mac)) = keys else {
         // Both secrets are 32 bytes, a valid AES-256 key.
         unreachable!("32-byte secrets are valid AES keys")
@@ -269,7 +245,7 @@ impl<H: MacHash> FrameEgress<H> {
     /// 32 bytes each) and the initial egress MAC state.
     pub fn new(aes_secret: &[u8], mac_secret: &[u8], egress_mac: H) -> Result<Self> {
         Ok(FrameEgress::with_keys(
-            AesCtr::key(aes_secret)?,
+            aes_key(aes_secret)?,
             HashMac::<H>::key(mac_secret)?,
             egress_mac,
         ))
@@ -278,7 +254,7 @@ impl<H: MacHash> FrameEgress<H> {
     /// The sending half on expanded keys (shared with the receiving half).
     fn with_keys(aes: SharedAes, mac: SharedAes, egress_mac: H) -> Self {
         FrameEgress {
-            ctr: AesCtr::with_key(aes),
+            ctr: AesCtr::with_key(aes, [0; 16]),
             mac: HashMac::with_cipher(mac, egress_mac),
             buf: Vec::new(),
             frame_len: 0,
@@ -410,7 +386,7 @@ impl<H: MacHash> FrameEgress<H> {
         let mut out = [0u8; 32];
         BigEndian::write_u24(&mut out[..3], size as u32);
         out[3..6].copy_from_slice(&HEADER_DATA);
-        self.ctr.apply(&mut out[..16]);
+        self.ctr.apply_keystream(&mut out[..16]);
         let mac = self.mac.header(out[..16].try_into().expect("16 bytes"));
         out[16..].copy_from_slice(&mac);
         Ok(out)
@@ -450,13 +426,13 @@ impl<H: MacHash> FrameEgress<H> {
         let mut header = [0u8; 16];
         BigEndian::write_u24(&mut header[..3], fsize as u32);
         header[3..6].copy_from_slice(&HEADER_DATA);
-        self.ctr.apply(&mut header);
+        self.ctr.apply_keystream(&mut header);
         buf[..16].copy_from_slice(&header);
         buf[16..32].copy_from_slice(&self.mac.header(&header));
 
         let (body, mac) = buf[32..].split_at_mut(rsize);
         body[fsize..].fill(0);
-        self.ctr.apply(body);
+        self.ctr.apply_keystream(body);
         mac.copy_from_slice(&self.mac.frame(body));
         self.frame_len = 32 + rsize + 16;
     }
@@ -565,7 +541,7 @@ impl<H: MacHash> FrameIngress<H> {
     /// or 32 bytes each) and the initial ingress MAC state.
     pub fn new(aes_secret: &[u8], mac_secret: &[u8], ingress_mac: H) -> Result<Self> {
         Ok(FrameIngress::with_keys(
-            AesCtr::key(aes_secret)?,
+            aes_key(aes_secret)?,
             HashMac::<H>::key(mac_secret)?,
             ingress_mac,
         ))
@@ -574,7 +550,7 @@ impl<H: MacHash> FrameIngress<H> {
     /// The receiving half on expanded keys (shared with the sending half).
     fn with_keys(aes: SharedAes, mac: SharedAes, ingress_mac: H) -> Self {
         FrameIngress {
-            ctr: AesCtr::with_key(aes),
+            ctr: AesCtr::with_key(aes, [0; 16]),
             mac: HashMac::with_cipher(mac, ingress_mac),
             buf: Vec::new(),
             start: 0,
@@ -782,7 +758,7 @@ impl<H: MacHash> FrameIngress<H> {
         if !ct_eq(&want, &raw[16..]) {
             return Err(RlpxError::BadHeaderMac);
         }
-        self.ctr.apply(&mut header);
+        self.ctr.apply_keystream(&mut header);
         let fsize = BigEndian::read_u24(&header[..3]) as usize;
         if fsize > self.max_frame_size {
             return Err(RlpxError::FrameOverLimit {
@@ -815,7 +791,8 @@ impl<H: MacHash> FrameIngress<H> {
         if !ct_eq(&want, &self.buf[body_end..body_end + 16]) {
             return Err(RlpxError::BadFrameMac);
         }
-        self.ctr.apply(&mut self.buf[body_start..body_end]);
+        self.ctr
+            .apply_keystream(&mut self.buf[body_start..body_end]);
         self.start = body_end + 16;
 
         let content = &self.buf[body_start..body_start + fsize];
@@ -1506,8 +1483,8 @@ mod tests {
     #[test]
     fn small_frame_cipher_takes_a_shallow_stack() {
         let used = stack_used(
-            || AesCtr::new(&[7; 32]).unwrap(),
-            |c| c.apply(&mut [0u8; 32]),
+            || AesCtr::new(&[7; 32], [0; 16]).unwrap(),
+            |c| c.apply_keystream(&mut [0u8; 32]),
         );
         eprintln!("AES-CTR of 32 bytes: {used} bytes of stack");
         // Unoptimised, the cipher's generic code runs in deep frames of its own.
@@ -1527,7 +1504,10 @@ mod tests {
         let parts: Vec<(&str, usize)> = vec![
             (
                 "AES-256-CTR of 32 B, aes 0.8 (the frame cipher)",
-                stack_used(|| AesCtr::new(&[7; 32]).unwrap(), |c| c.apply(&mut [0; 32])),
+                stack_used(
+                    || AesCtr::new(&[7; 32], [0; 16]).unwrap(),
+                    |c| c.apply_keystream(&mut [0; 32]),
+                ),
             ),
             (
                 "AES-256-CTR of 32 B, aes 0.9 (VAES-512 where the CPU has it)",

@@ -2,13 +2,10 @@
 //! cipher, plus the small hash abstraction that lets tests swap the keccak
 //! state for a fake one.
 
-use std::sync::Arc;
-
-use aes::cipher::consts::U16;
-use aes::cipher::{BlockCipher, BlockClosure, BlockEncrypt, BlockSizeUser, KeyInit};
 use sha3::{Digest, Keccak256};
 
-use super::error::{Result, RlpxError};
+use super::aes::SharedAes;
+use super::error::Result;
 
 /// Legacy Keccak-256 (Ethereum's hash, not NIST SHA3-256) of the
 /// concatenation of `parts`.
@@ -129,62 +126,6 @@ impl MacHash for KeccakMac {
 fn asm_digest(h: &keccak_asm::Keccak256) -> [u8; 32] {
     // Finalizing consumes the sponge, so finalize a copy.
     keccak_asm::Digest::finalize(h.clone()).into()
-}
-
-/// AES in one of its three key sizes, chosen by the length of the key.
-pub(crate) enum AesBlock {
-    A128(aes::Aes128),
-    A192(aes::Aes192),
-    A256(aes::Aes256),
-}
-
-impl AesBlock {
-    pub(crate) fn new(key: &[u8], what: &'static str) -> Result<Self> {
-        let bad = |_| RlpxError::InvalidSecretKey(what);
-        Ok(match key.len() {
-            16 => AesBlock::A128(aes::Aes128::new_from_slice(key).map_err(bad)?),
-            24 => AesBlock::A192(aes::Aes192::new_from_slice(key).map_err(bad)?),
-            32 => AesBlock::A256(aes::Aes256::new_from_slice(key).map_err(bad)?),
-            _ => return Err(RlpxError::InvalidSecretKey(what)),
-        })
-    }
-}
-
-/// One expanded AES key, shared by the two directions of a session.
-///
-/// An `aes` 0.8 key schedule takes about 960 bytes (room for its software fallback). Both
-/// directions of an RLPx session use the same aes-secret for their CTR streams and the same
-/// mac-secret for their MACs, and an expanded key is only read, so a session expands each
-/// secret once and both halves hold a reference to it (a reader and a writer thread may use
-/// it at once). It is a block cipher itself: the CTR streams run on it.
-#[derive(Clone)]
-pub(crate) struct SharedAes(Arc<AesBlock>);
-
-impl SharedAes {
-    /// Expands `key` (16, 24 or 32 bytes); `what` is the error text for another length.
-    pub(crate) fn new(key: &[u8], what: &'static str) -> Result<Self> {
-        Ok(SharedAes(Arc::new(AesBlock::new(key, what)?)))
-    }
-
-    fn encrypt(&self, block: &mut [u8; 16]) {
-        self.encrypt_block(block.into());
-    }
-}
-
-impl BlockSizeUser for SharedAes {
-    type BlockSize = U16;
-}
-
-impl BlockCipher for SharedAes {}
-
-impl BlockEncrypt for SharedAes {
-    fn encrypt_with_backend(&self, f: impl BlockClosure<BlockSize = U16>) {
-        match &*self.0 {
-            AesBlock::A128(c) => c.encrypt_with_backend(f),
-            AesBlock::A192(c) => c.encrypt_with_backend(f),
-            AesBlock::A256(c) => c.encrypt_with_backend(f),
-        }
-    }
 }
 
 /// One direction's frame MAC state.

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod aes;
 mod conn;
 mod ecies;
 mod enode;
@@ -56,6 +57,7 @@ pub use transport::{RlpxTransport, SNAPPY_PROTOCOL_VERSION};
 /// [`FrameIngress`](wire::FrameIngress)). [`Conn`] drives them over a socket; most programs
 /// never need this module.
 pub mod wire {
+    pub use super::aes::{AesCtr, AesImpl};
     pub use super::frame::{
         session, snappy_max_decoded_len, FrameEgress, FrameIngress, RELEASE_ABOVE,
     };
