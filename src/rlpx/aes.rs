@@ -288,14 +288,14 @@ mod ni {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm256_aesenc_epi128, _mm256_aesenclast_epi128,
         _mm256_broadcastsi128_si256, _mm256_loadu_si256, _mm256_set_m128i, _mm256_storeu_si256,
-        _mm256_xor_si256, _mm_aesenc_si128, _mm_aesenclast_si128, _mm_aeskeygenassist_si128,
-        _mm_loadu_si128, _mm_set_epi64x, _mm_shuffle_epi32, _mm_slli_si128, _mm_storeu_si128,
-        _mm_xor_si128,
+        _mm256_xor_si256, _mm_add_epi64, _mm_aesenc_si128, _mm_aesenclast_si128,
+        _mm_aeskeygenassist_si128, _mm_loadu_si128, _mm_set_epi64x, _mm_set_epi8,
+        _mm_shuffle_epi32, _mm_shuffle_epi8, _mm_slli_si128, _mm_storeu_si128, _mm_xor_si128,
     };
 
-    /// Whether this CPU has AES-NI.
+    /// Whether this CPU has AES-NI (and SSSE3, which every CPU with AES-NI has).
     pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("aes")
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("ssse3")
     }
 
     /// Whether this CPU has AES-NI, VAES and AVX2.
@@ -339,15 +339,9 @@ mod ni {
                 unsafe { ctr_ni(&self.0, ctr, head) };
                 rest = tail;
             }
-            // Fewer than eight blocks (a frame header, a short body) one at a time, in a
-            // small frame.
-            for d in rest.chunks_exact_mut(16) {
-                let mut block = ctr.to_be_bytes();
-                *ctr = ctr.wrapping_add(1);
-                self.encrypt(&mut block);
-                for (d, k) in d.iter_mut().zip(&block) {
-                    *d ^= k;
-                }
+            if !rest.is_empty() {
+                // SAFETY: as for `ctr_ni`.
+                unsafe { ctr_tail(&self.0, ctr, rest) }
             }
         }
     }
@@ -439,6 +433,30 @@ mod ni {
         _mm_set_epi64x(lo, hi)
     }
 
+    /// The counter blocks `ctr`, `ctr + 1`, ..., `ctr + N - 1`. Where the low 64 bits do not
+    /// carry, each is one 64-bit add and one byte shuffle of `ctr` in a register.
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn counter_blocks<const N: usize>(ctr: u128) -> [__m128i; N] {
+        let mut out = [k0(); N];
+        let lo = ctr as u64;
+        if lo.checked_add(N as u64 - 1).is_some() {
+            // Lanes: low 64 bits first, as little-endian numbers; the shuffle reverses all
+            // 16 bytes into the big-endian block.
+            let base = _mm_set_epi64x((ctr >> 64) as i64, lo as i64);
+            let reverse = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            for (i, o) in out.iter_mut().enumerate() {
+                let c = _mm_add_epi64(base, _mm_set_epi64x(0, i as i64));
+                *o = _mm_shuffle_epi8(c, reverse);
+            }
+        } else {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = counter_block(ctr.wrapping_add(i as u128));
+            }
+        }
+        out
+    }
+
     #[inline]
     #[target_feature(enable = "aes")]
     fn encrypt_one(rk: &[__m128i; 15], x: __m128i) -> __m128i {
@@ -455,38 +473,75 @@ mod ni {
         store(block, x);
     }
 
+    /// CTR over `N` blocks, `chunk` (exactly `16 * N` bytes), `N` in flight.
+    #[inline]
+    #[target_feature(enable = "aes,ssse3")]
+    fn ctr_par<const N: usize>(rk: &[__m128i; 15], ctr: &mut u128, chunk: &mut [u8]) {
+        let mut x = counter_blocks::<N>(*ctr);
+        *ctr = ctr.wrapping_add(N as u128);
+        for x in &mut x {
+            *x = _mm_xor_si128(*x, rk[0]);
+        }
+        for k in &rk[1..14] {
+            for x in &mut x {
+                *x = _mm_aesenc_si128(*x, *k);
+            }
+        }
+        for (x, d) in x.iter().zip(chunk.chunks_exact_mut(16)) {
+            let ks = _mm_aesenclast_si128(*x, rk[14]);
+            store(d, _mm_xor_si128(load(d), ks));
+        }
+    }
+
+    /// `rk`, as a reference the optimiser cannot see through. The bulk loops take their
+    /// round keys through it on every iteration, so that they read the round keys from the
+    /// key schedule as they go (memory operands cost no extra instruction) instead of
+    /// hoisting all 15 out of the loop into registers, where they do not fit next to the
+    /// blocks in flight and would be copied onto the stack.
+    #[inline(always)]
+    fn opaque(rk: &[__m128i; 15]) -> &[__m128i; 15] {
+        std::hint::black_box(rk)
+    }
+
     /// CTR over `buf`, whose length is a multiple of `16 * NI_PAR`.
-    #[target_feature(enable = "aes")]
+    #[target_feature(enable = "aes,ssse3")]
     fn ctr_ni(rk: &[__m128i; 15], ctr: &mut u128, buf: &mut [u8]) {
         for chunk in buf.chunks_exact_mut(16 * NI_PAR) {
-            let mut x = [k0(); NI_PAR];
-            for (i, x) in x.iter_mut().enumerate() {
-                *x = _mm_xor_si128(counter_block(ctr.wrapping_add(i as u128)), rk[0]);
-            }
-            *ctr = ctr.wrapping_add(NI_PAR as u128);
-            for k in &rk[1..14] {
-                for x in &mut x {
-                    *x = _mm_aesenc_si128(*x, *k);
-                }
-            }
-            for (x, d) in x.iter().zip(chunk.chunks_exact_mut(16)) {
-                let ks = _mm_aesenclast_si128(*x, rk[14]);
-                store(d, _mm_xor_si128(load(d), ks));
-            }
+            ctr_par::<NI_PAR>(opaque(rk), ctr, chunk);
+        }
+    }
+
+    /// CTR over fewer than `NI_PAR` blocks (`buf`, whole blocks): four, two and one in
+    /// flight. Apart from [`ctr_ni`], so that a frame header or a short body runs in a
+    /// small stack frame.
+    #[target_feature(enable = "aes,ssse3")]
+    fn ctr_tail(rk: &[__m128i; 15], ctr: &mut u128, mut buf: &mut [u8]) {
+        if buf.len() >= 64 {
+            let (head, tail) = buf.split_at_mut(64);
+            ctr_par::<4>(rk, ctr, head);
+            buf = tail;
+        }
+        if buf.len() >= 32 {
+            let (head, tail) = buf.split_at_mut(32);
+            ctr_par::<2>(rk, ctr, head);
+            buf = tail;
+        }
+        if buf.len() >= 16 {
+            ctr_par::<1>(rk, ctr, buf);
         }
     }
 
     /// CTR over `buf`, whose length is a multiple of `16 * VAES_PAR`.
-    #[target_feature(enable = "aes,vaes,avx2")]
+    #[target_feature(enable = "aes,ssse3,vaes,avx2")]
     fn ctr_vaes(rk: &[__m128i; 15], ctr: &mut u128, buf: &mut [u8]) {
         const REGS: usize = VAES_PAR / 2;
         for chunk in buf.chunks_exact_mut(16 * VAES_PAR) {
+            let rk = opaque(rk);
             let k = _mm256_broadcastsi128_si256(rk[0]);
             let mut x = [_mm256_xor_si256(k, k); REGS];
             for (i, x) in x.iter_mut().enumerate() {
-                let c = ctr.wrapping_add(2 * i as u128);
-                let pair = _mm256_set_m128i(counter_block(c.wrapping_add(1)), counter_block(c));
-                *x = _mm256_xor_si256(pair, k);
+                let [a, b] = counter_blocks::<2>(ctr.wrapping_add(2 * i as u128));
+                *x = _mm256_xor_si256(_mm256_set_m128i(b, a), k);
             }
             *ctr = ctr.wrapping_add(VAES_PAR as u128);
             for k in &rk[1..14] {

@@ -94,6 +94,11 @@ impl Keccak256 {
     }
 
     /// The hash of everything absorbed so far; the state stays usable.
+    ///
+    /// Never inlined: its copy of the state would then sit in the frames of its callers
+    /// (the frame encoder and the MAC's `compute`, which calls it again), one above the
+    /// other on the deepest path of an idle peer's threads.
+    #[inline(never)]
     pub(super) fn digest(&self) -> [u8; 32] {
         // The padded last block is XORed into a copy of the state here, and the
         // permutation absorbs a block of zeros: no copy of the block on the stack (this
