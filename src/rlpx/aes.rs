@@ -10,8 +10,10 @@
 
 use std::sync::Arc;
 
-use ::aes::cipher::generic_array::GenericArray;
-use ::aes::cipher::{BlockEncrypt, KeyInit};
+use ::aes::cipher::consts::U16;
+use ::aes::cipher::{
+    BlockCipher, BlockClosure, BlockEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher,
+};
 
 use super::error::{Result, RlpxError};
 
@@ -171,22 +173,30 @@ impl SharedAes {
     }
 }
 
-/// CTR over whole blocks on the `aes` crate, eight blocks at a time. In a frame of its own:
-/// its block array stays off the stack of the other paths (a frame's header and a Ping's
-/// body are on the deepest path of an idle peer's threads).
+/// CTR over whole blocks on the `aes` crate, by the `ctr` crate (as many blocks in flight
+/// as the `aes` backend runs). In a frame of its own, off the stack of the other paths.
 #[inline(never)]
 fn crate_ctr(c: &CrateAes, ctr: &mut u128, buf: &mut [u8]) {
-    const PAR: usize = 8;
-    for chunk in buf.chunks_mut(16 * PAR) {
-        let mut blocks = [::aes::Block::default(); PAR];
-        let n = chunk.len() / 16;
-        for b in &mut blocks[..n] {
-            *b = GenericArray::from(ctr.to_be_bytes());
-            *ctr = ctr.wrapping_add(1);
-        }
-        c.encrypt_blocks(&mut blocks[..n]);
-        for (d, k) in chunk.iter_mut().zip(blocks.iter().flatten()) {
-            *d ^= k;
+    let core = ctr::CtrCore::inner_iv_init(CrateRef(c), &ctr.to_be_bytes().into());
+    ctr::Ctr128BE::from_core(core).apply_keystream(buf);
+    *ctr = ctr.wrapping_add((buf.len() / 16) as u128);
+}
+
+/// A borrowed `aes` crate key as a block cipher, for `ctr`.
+struct CrateRef<'a>(&'a CrateAes);
+
+impl BlockSizeUser for CrateRef<'_> {
+    type BlockSize = U16;
+}
+
+impl BlockCipher for CrateRef<'_> {}
+
+impl BlockEncrypt for CrateRef<'_> {
+    fn encrypt_with_backend(&self, f: impl BlockClosure<BlockSize = U16>) {
+        match self.0 {
+            CrateAes::A128(c) => c.encrypt_with_backend(f),
+            CrateAes::A192(c) => c.encrypt_with_backend(f),
+            CrateAes::A256(c) => c.encrypt_with_backend(f),
         }
     }
 }
@@ -566,7 +576,8 @@ mod ni {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::aes::cipher::{KeyIvInit, StreamCipher};
+    use ::aes::cipher::generic_array::GenericArray;
+    use ::aes::cipher::KeyIvInit;
 
     /// Every implementation this CPU runs, for a 32-byte key.
     fn impls() -> Vec<AesImpl> {
@@ -787,6 +798,14 @@ mod tests {
     /// A key on AES-NI is its 240 bytes of round keys (and a tag) behind one pointer.
     #[test]
     fn sizes() {
+        eprintln!(
+            "bytes: Key {} (aes crate's Aes256 {}, CrateAes {}), AesCtr {} (ctr's Ctr128BE on an Arc {})",
+            std::mem::size_of::<Key>(),
+            std::mem::size_of::<::aes::Aes256>(),
+            std::mem::size_of::<CrateAes>(),
+            std::mem::size_of::<AesCtr>(),
+            std::mem::size_of::<ctr::Ctr128BE<CrateRef<'static>>>(),
+        );
         assert_eq!(std::mem::size_of::<SharedAes>(), 8);
         assert!(
             std::mem::size_of::<Key>() <= 256,
