@@ -106,7 +106,8 @@ proptest! {
 mod rlpx_props {
     use super::*;
     use devp2p_peer::rlpx::wire::{
-        decode_ack, decode_auth, FrameEgress, FrameIngress, Initiator, KeccakMac, Recipient,
+        decode_ack, decode_auth, AesCtr, AesImpl, FrameEgress, FrameIngress, Initiator, KeccakMac,
+        Recipient,
     };
     use devp2p_peer::rlpx::{Enode, SecretKey};
     use std::io::{self, Read};
@@ -151,6 +152,16 @@ mod rlpx_props {
         any::<[u8; 32]>().prop_filter_map("valid secp256k1 key", |b| SecretKey::from_bytes(&b).ok())
     }
 
+    /// CTR counters: any, or within 64 blocks below a carry out of the low 64 bits or
+    /// below the wrap at 2^128.
+    fn counter() -> impl Strategy<Value = u128> {
+        prop_oneof![
+            any::<u128>(),
+            (1u128..64).prop_map(|b| (1u128 << 64) - b),
+            (1u128..64).prop_map(|b| 0u128.wrapping_sub(b)),
+        ]
+    }
+
     fn encode_all(tx: &mut FrameEgress, msgs: &[(u64, Vec<u8>)]) -> (Vec<u8>, Vec<usize>) {
         let mut wire = Vec::new();
         let mut ends = Vec::new();
@@ -164,6 +175,37 @@ mod rlpx_props {
 
     proptest! {
         #![proptest_config(config(128))]
+
+        /// The frame cipher, on every implementation this CPU runs, gives `ctr`'s
+        /// Ctr128BE keystream on `aes`'s AES-256 for any key and counter, applied in pieces.
+        #[test]
+        fn aes_ctr_matches_the_ctr_crate(
+            key in any::<[u8; 32]>(),
+            iv in counter(),
+            data in vec(any::<u8>(), 0..1200),
+            cuts in vec(0usize..1200, 0..6),
+        ) {
+            use aes::cipher::{KeyIvInit, StreamCipher};
+            let iv = iv.to_be_bytes();
+            let mut want = data.clone();
+            ctr::Ctr128BE::<aes::Aes256>::new(&key.into(), &iv.into()).apply_keystream(&mut want);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.push(data.len());
+            cuts.sort_unstable();
+            for imp in [AesImpl::AesNi, AesImpl::Vaes, AesImpl::Crate] {
+                let Some(mut c) = AesCtr::with_impl(&key, iv, imp) else {
+                    prop_assert!(!imp.available());
+                    continue;
+                };
+                let mut got = data.clone();
+                let mut at = 0;
+                for &cut in &cuts {
+                    c.apply_keystream(&mut got[at..cut]);
+                    at = cut;
+                }
+                prop_assert_eq!(&got, &want, "{:?}", imp);
+            }
+        }
 
         #[test]
         fn frames_round_trip(

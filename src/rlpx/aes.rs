@@ -82,7 +82,7 @@ impl AesImpl {
     /// The fastest implementation this CPU runs for a key of `key_len` bytes.
     fn best(key_len: usize) -> Self {
         if key_len == 32 {
-            // VAES measured faster than AES-NI alone for CTR (benches/rlpx.rs, aes256ctr).
+            // VAES measured faster than AES-NI alone for CTR (benches/rlpx.rs, aes256ctr_impl).
             for imp in [AesImpl::Vaes, AesImpl::AesNi] {
                 if imp.available() {
                     return imp;
