@@ -288,6 +288,13 @@ impl AesCtr {
     }
 }
 
+impl std::fmt::Debug for AesCtr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No key material, no stream position.
+        write!(f, "AesCtr({:?})", self.implementation())
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod ni {
     //! AES-256 encryption on AES-NI, and CTR on VAES.
@@ -799,7 +806,7 @@ mod tests {
     #[test]
     fn sizes() {
         eprintln!(
-            "bytes: Key {} (aes crate's Aes256 {}, CrateAes {}), AesCtr {} (ctr's Ctr128BE on an Arc {})",
+            "bytes: Key {} (aes's Aes256 {}, CrateAes {}), AesCtr {} (ctr's Ctr128BE {})",
             std::mem::size_of::<Key>(),
             std::mem::size_of::<::aes::Aes256>(),
             std::mem::size_of::<CrateAes>(),
