@@ -623,11 +623,7 @@ impl Shared {
         match self.ping(n) {
             Ok(seq) => {
                 let newer = if seq > n.seq {
-                    self.request_enr(n).ok().and_then(|r| {
-                        let mut node = Node::new(r.to_enode().ok()?);
-                        node.seq = r.seq();
-                        Some(node)
-                    })
+                    self.request_enr(n).ok().and_then(|r| node_from_record(&r))
                 } else {
                     None
                 };
@@ -637,6 +633,20 @@ impl Shared {
             Err(_) => self.table.lock().revalidation_result(&n.id, false, None),
         }
     }
+}
+
+/// The node a record describes. A record without a TCP port (a node that serves no RLPx)
+/// gives TCP port 0, as go-ethereum reads it, so a dialer skips the node.
+fn node_from_record(r: &Record) -> Option<Node> {
+    let mut enode = r.to_enode().ok()?;
+    let tcp = match enode.ip {
+        IpAddr::V4(_) => r.tcp(),
+        IpAddr::V6(_) => r.tcp6(),
+    };
+    enode.tcp_port = tcp.unwrap_or(0);
+    let mut node = Node::new(enode);
+    node.seq = r.seq();
+    Some(node)
 }
 
 /// A node from a Neighbors packet, if acceptable (go-ethereum's `nodeFromRPC` checks).
