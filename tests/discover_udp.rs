@@ -486,3 +486,49 @@ fn a_record_without_tcp_port_gives_a_node_without_one() {
     a.stop();
     b.stop();
 }
+
+/// The `to` endpoint of our Pings names no TCP port, whatever the pinged node advertises
+/// (go-ethereum's `makePing`), on a ping of our own and on a ping back.
+#[test]
+fn our_pings_name_no_tcp_port_of_the_pinged_node() {
+    let d = quiet();
+    let raw = Raw::new();
+    // A ping back to a node that says it serves RLPx on 30303.
+    raw.send(
+        d.local_addr(),
+        &Packet::Ping(Ping {
+            version: 4,
+            from: Endpoint::new(raw.addr(), 30303),
+            to: Endpoint::new(d.local_addr(), 0),
+            expiration: future(),
+            enr_seq: None,
+            rest: vec![],
+        }),
+    );
+    let back = loop {
+        if let (Packet::Ping(p), _, _) = raw.recv() {
+            break p;
+        }
+    };
+    assert_eq!(back.to, Endpoint::new(raw.addr(), 0));
+    // A ping of our own to a node whose URL names TCP port 30303.
+    let other = Raw::new();
+    let target = Node::new(devp2p_peer::rlpx::Enode {
+        pubkey: other.key.public_key(),
+        ip: other.addr().ip(),
+        tcp_port: 30303,
+        udp_port: other.addr().port(),
+    });
+    std::thread::scope(|s| {
+        // Unanswered, it gives up after the reply timeout.
+        let pinging = s.spawn(|| d.ping(&target));
+        let ours = loop {
+            if let (Packet::Ping(p), _, _) = other.recv() {
+                break p;
+            }
+        };
+        assert_eq!(ours.to, Endpoint::new(other.addr(), 0));
+        let _ = pinging.join().unwrap();
+    });
+    d.stop();
+}
