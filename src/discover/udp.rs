@@ -635,16 +635,9 @@ impl Shared {
     }
 }
 
-/// The node a record describes. A record without a TCP port (a node that serves no RLPx)
-/// gives TCP port 0, as go-ethereum reads it, so a dialer skips the node.
+/// The node a record describes (TCP port 0 when the record has none: a dialer skips it).
 fn node_from_record(r: &Record) -> Option<Node> {
-    let mut enode = r.to_enode().ok()?;
-    let tcp = match enode.ip {
-        IpAddr::V4(_) => r.tcp(),
-        IpAddr::V6(_) => r.tcp6(),
-    };
-    enode.tcp_port = tcp.unwrap_or(0);
-    let mut node = Node::new(enode);
+    let mut node = Node::new(r.to_enode().ok()?);
     node.seq = r.seq();
     Some(node)
 }
