@@ -252,6 +252,7 @@ fn discover(args: &[String]) -> Result<(), Fail> {
     };
     let disc = Discovery::start(args.key()?, cfg)
         .map_err(|e| Fail::Usage(format!("cannot listen on udp {listen}: {e}")))?;
+    // What we advertise: no TCP listener, so TCP port 0 and the UDP port as `discport`.
     eprintln!("{}", disc.local_node());
 
     let (interrupt_tx, interrupted) = bounded::<()>(1);

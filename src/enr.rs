@@ -414,7 +414,9 @@ impl Record {
     }
 
     /// The node as an `enode://` address: the IPv4 endpoint when there is one, else the
-    /// IPv6 one. A missing UDP port falls back to the TCP port and vice versa.
+    /// IPv6 one. A missing port is 0, as go-ethereum reads a record: a node without a
+    /// `tcp` entry serves no RLPx (dialers skip TCP port 0), one without `udp` no
+    /// discovery. A record with neither port is an error.
     pub fn to_enode(&self) -> Result<Enode, EnrError> {
         let pubkey = self.public_key()?;
         let (ip, tcp, udp) = match self.ip() {
@@ -424,17 +426,14 @@ impl Record {
                 Err(_) => return Err(e),
             },
         };
-        let (tcp, udp) = match (tcp, udp) {
-            (Some(t), Some(u)) => (t, u),
-            (Some(t), None) => (t, t),
-            (None, Some(u)) => (u, u),
-            (None, None) => return Err(EnrError::NotFound("udp".into())),
-        };
+        if tcp.is_none() && udp.is_none() {
+            return Err(EnrError::NotFound("udp".into()));
+        }
         Ok(Enode {
             pubkey,
             ip,
-            tcp_port: tcp,
-            udp_port: udp,
+            tcp_port: tcp.unwrap_or(0),
+            udp_port: udp.unwrap_or(0),
         })
     }
 

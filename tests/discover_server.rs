@@ -80,6 +80,21 @@ fn node_info_shows_the_record_and_stop_joins_discovery() {
 }
 
 #[test]
+fn a_server_without_a_listener_advertises_no_tcp_port() {
+    let mut c = with_discovery("udp-only", Vec::new());
+    c.listen_addr = None;
+    c.discovery_addr = Some("127.0.0.1:0".parse().unwrap());
+    let srv = started(c);
+    let port = srv.discovery_addr().expect("discovery runs").port();
+    let record: Record = srv.node_info().enr.expect("a record").parse().unwrap();
+    assert_eq!(record.udp().unwrap(), port);
+    assert!(record.tcp().is_err(), "{record:?}");
+    let enode = srv.self_enode();
+    assert_eq!((enode.tcp_port, enode.udp_port), (0, port));
+    srv.stop();
+}
+
+#[test]
 fn discovery_is_off_without_bootnodes_and_can_be_forced_off() {
     let srv = started(test_config("plain", vec![discard()]));
     assert_eq!(srv.discovery_addr(), None);

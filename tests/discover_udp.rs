@@ -402,3 +402,133 @@ fn revalidation_fetches_newer_records() {
     a.stop();
     b.stop();
 }
+
+/// The endpoint in a Ping this node sends (its ping back to `raw`).
+fn ping_back_endpoint(d: &Discovery, raw: &Raw) -> Endpoint {
+    raw.ping(d.local_addr(), future());
+    loop {
+        if let (Packet::Ping(p), _, _) = raw.recv() {
+            return p.from;
+        }
+    }
+}
+
+/// A configured TCP (RLPx) port is advertised: in the record, in our Pings' endpoint and
+/// in the `enode://` URL.
+#[test]
+fn a_configured_tcp_port_is_advertised() {
+    let d = Discovery::start(
+        SecretKey::random(),
+        Config {
+            tcp_port: 30399,
+            ping_interval: Duration::from_secs(3600),
+            ..Config::loopback()
+        },
+    )
+    .unwrap();
+    let udp = d.local_addr().port();
+    let record = d.local_record();
+    assert_eq!((record.tcp().unwrap(), record.udp().unwrap()), (30399, udp));
+    let raw = Raw::new();
+    let from = ping_back_endpoint(&d, &raw);
+    assert_eq!((from.udp, from.tcp), (udp, 30399));
+    let url = d.local_node().to_string();
+    let key = d.local_node().enode.pubkey;
+    assert_eq!(url, format!("enode://{key}@127.0.0.1:30399?discport={udp}"));
+    d.stop();
+}
+
+/// Without a TCP port (a discovery-only node) none is advertised, and the `enode://` URL
+/// says TCP port 0 with the UDP port as `discport`, as go-ethereum's `URLv4` writes it; the
+/// URL reads back as the same node.
+#[test]
+fn no_tcp_port_is_advertised_as_port_zero() {
+    let d = quiet();
+    let udp = d.local_addr().port();
+    let record = d.local_record();
+    assert!(record.tcp().is_err(), "{record:?}");
+    let raw = Raw::new();
+    let from = ping_back_endpoint(&d, &raw);
+    assert_eq!((from.udp, from.tcp), (udp, 0));
+    let node = d.local_node();
+    let url = node.to_string();
+    assert_eq!(
+        url,
+        format!("enode://{}@127.0.0.1:0?discport={udp}", node.enode.pubkey)
+    );
+    assert_eq!(url.parse::<devp2p_peer::rlpx::Enode>().unwrap(), node.enode);
+    d.stop();
+}
+
+/// A node whose record has no TCP port keeps TCP port 0 in the table when revalidation
+/// fetches that record (go-ethereum reads a missing `tcp` as 0), so a dialer skips it.
+#[test]
+fn a_record_without_tcp_port_gives_a_node_without_one() {
+    let a = Discovery::start(
+        SecretKey::random(),
+        Config {
+            ping_interval: Duration::from_millis(50),
+            ..Config::loopback()
+        },
+    )
+    .unwrap();
+    let b = quiet();
+    b.ping(&node(&a)).unwrap();
+    let b_id = node(&b).id;
+    let seq = b.local_record().seq();
+    let in_a = |a: &Discovery| a.table_nodes().into_iter().find(|n| n.id == b_id);
+    wait_for("b's record fetched", || {
+        in_a(&a).is_some_and(|n| n.seq == seq)
+    });
+    let b_in_a = in_a(&a).unwrap();
+    assert_eq!(b_in_a.enode.udp_port, b.local_addr().port());
+    assert_eq!(b_in_a.enode.tcp_port, 0);
+    a.stop();
+    b.stop();
+}
+
+/// The `to` endpoint of our Pings names no TCP port, whatever the pinged node advertises
+/// (go-ethereum's `makePing`), on a ping of our own and on a ping back.
+#[test]
+fn our_pings_name_no_tcp_port_of_the_pinged_node() {
+    let d = quiet();
+    let raw = Raw::new();
+    // A ping back to a node that says it serves RLPx on 30303.
+    raw.send(
+        d.local_addr(),
+        &Packet::Ping(Ping {
+            version: 4,
+            from: Endpoint::new(raw.addr(), 30303),
+            to: Endpoint::new(d.local_addr(), 0),
+            expiration: future(),
+            enr_seq: None,
+            rest: vec![],
+        }),
+    );
+    let back = loop {
+        if let (Packet::Ping(p), _, _) = raw.recv() {
+            break p;
+        }
+    };
+    assert_eq!(back.to, Endpoint::new(raw.addr(), 0));
+    // A ping of our own to a node whose URL names TCP port 30303.
+    let other = Raw::new();
+    let target = Node::new(devp2p_peer::rlpx::Enode {
+        pubkey: other.key.public_key(),
+        ip: other.addr().ip(),
+        tcp_port: 30303,
+        udp_port: other.addr().port(),
+    });
+    std::thread::scope(|s| {
+        // Unanswered, it gives up after the reply timeout.
+        let pinging = s.spawn(|| d.ping(&target));
+        let ours = loop {
+            if let (Packet::Ping(p), _, _) = other.recv() {
+                break p;
+            }
+        };
+        assert_eq!(ours.to, Endpoint::new(other.addr(), 0));
+        let _ = pinging.join().unwrap();
+    });
+    d.stop();
+}

@@ -36,7 +36,8 @@ fn eip778_vector_decodes() {
     assert_eq!(r.public_key().unwrap(), key.public_key());
     let enode = r.to_enode().unwrap();
     assert_eq!(enode.udp_port, 30303);
-    assert_eq!(enode.tcp_port, 30303);
+    // The record has no `tcp` entry: no RLPx port, as go-ethereum reads it.
+    assert_eq!(enode.tcp_port, 0);
 }
 
 /// libsecp256k1 signs deterministically (RFC 6979), so signing the EIP's record with the
@@ -365,6 +366,25 @@ fn eth_entry_round_trip_and_forward_compat() {
     // The fork id itself is strict.
     r.set_raw("eth", vec![0xc8, 0xc7, 0x84, 1, 2, 3, 4, 0x05, 0x07]);
     assert!(r.eth().is_err());
+}
+
+#[test]
+fn a_missing_port_is_zero_in_the_enode() {
+    let key = SecretKey::random();
+    let mut r = Record::new();
+    r.set_ip("10.0.0.1".parse().unwrap());
+    r.set_tcp(30303);
+    r.sign(&key).unwrap();
+    let e = r.to_enode().unwrap();
+    assert_eq!((e.tcp_port, e.udp_port), (30303, 0));
+    assert!(e.to_string().ends_with("@10.0.0.1:30303?discport=0"), "{e}");
+    let mut r = Record::new();
+    r.set_ip("10.0.0.1".parse().unwrap());
+    r.set_udp(30301);
+    r.sign(&key).unwrap();
+    let e = r.to_enode().unwrap();
+    assert_eq!((e.tcp_port, e.udp_port), (0, 30301));
+    assert!(e.to_string().ends_with("@10.0.0.1:0?discport=30301"), "{e}");
 }
 
 #[test]

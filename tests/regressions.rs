@@ -650,3 +650,54 @@ fn a_transport_panic_in_shutdown_still_joins_every_thread() {
     assert!(ended.load(std::sync::atomic::Ordering::SeqCst));
     within(secs(10), move || remote.join().unwrap());
 }
+
+// Found in review: a discovery-only node (`tcp_port: 0`, no RLPx listener) advertised its
+// UDP port as its TCP port, in its record and in the endpoint of its Pings, so other nodes
+// dialed RLPx at a port where nothing listens on TCP. Port 0 now advertises no TCP port.
+#[cfg(feature = "discovery")]
+#[test]
+fn discovery_without_a_tcp_port_advertises_none() {
+    use devp2p_peer::discover::v4wire::{decode, Packet};
+    use devp2p_peer::discover::{Config, Discovery, Node};
+    use devp2p_peer::rlpx::{Enode, SecretKey};
+    use std::net::UdpSocket;
+
+    let cfg = Config {
+        tcp_port: 0,
+        ..Config::loopback()
+    };
+    let disc = Discovery::start(SecretKey::random(), cfg).unwrap();
+    let udp = disc.local_addr();
+    let record = disc.local_record();
+    assert!(record.tcp().is_err(), "record has a tcp entry: {record:?}");
+    assert!(
+        record.tcp6().is_err(),
+        "record has a tcp6 entry: {record:?}"
+    );
+    assert_eq!(record.udp().unwrap(), udp.port());
+    assert_eq!(disc.local_node().enode.tcp_port, 0);
+
+    // A plain socket as the node the service pings.
+    let remote_key = SecretKey::random();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(secs(30))).unwrap();
+    let remote = Node::new(Enode::new(
+        remote_key.public_key(),
+        sock.local_addr().unwrap(),
+    ));
+    // Unanswered, the Ping gives up after the reply timeout, so the scope ends.
+    thread::scope(|scope| {
+        let pinging = scope.spawn(|| disc.ping(&remote));
+        let mut buf = [0u8; 2048];
+        let ping = loop {
+            let (n, _) = sock.recv_from(&mut buf).expect("no Ping in time");
+            if let Ok((Packet::Ping(p), _, _)) = decode(&buf[..n]) {
+                break p;
+            }
+        };
+        assert_eq!(ping.from.udp, udp.port());
+        assert_eq!(ping.from.tcp, 0, "the Ping advertises a TCP port");
+        let _ = pinging.join().unwrap();
+    });
+    disc.stop();
+}

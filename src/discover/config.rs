@@ -19,12 +19,18 @@ use super::Node;
 /// assert_eq!(cfg.listen.port(), 30303);
 /// let local = Config::loopback();
 /// assert_eq!(local.listen.to_string(), "127.0.0.1:0");
+/// // A discovery-only node advertises no TCP port; one with an RLPx listener names it.
+/// assert_eq!(local.tcp_port, 0);
+/// let with_rlpx = Config { tcp_port: 30303, ..Config::loopback() };
+/// assert_eq!(with_rlpx.tcp_port, 30303);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The UDP address to bind (port 0: any free port).
     pub listen: SocketAddr,
-    /// The TCP (RLPx) port to advertise; 0 uses the UDP port.
+    /// The TCP (RLPx) port to advertise; 0 (the default) advertises none: the record has
+    /// no `tcp`/`tcp6` entry and the endpoint in our Pings says `tcp = 0`, as for a node
+    /// without a TCP listener.
     pub tcp_port: u16,
     /// Nodes to start from.
     pub bootnodes: Vec<Node>,

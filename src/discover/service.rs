@@ -36,7 +36,9 @@ use crate::rlpx::SecretKey;
 /// // After that endpoint proof, b answers a's record request.
 /// let record = a.request_enr(&b.local_node()).unwrap();
 /// assert_eq!(record.udp().unwrap(), b.local_addr().port());
-/// println!("{}", b.local_node()); // enode://...@127.0.0.1:port
+/// // Without a TCP port in the config, b advertises none.
+/// assert!(record.tcp().is_err());
+/// println!("{}", b.local_node()); // enode://...@127.0.0.1:0?discport=<udp port>
 /// a.stop();
 /// b.stop();
 /// ```
@@ -53,11 +55,9 @@ impl Discovery {
         let socket = UdpSocket::bind(cfg.listen)?;
         socket.set_read_timeout(Some(READ_POLL))?;
         let local_addr = socket.local_addr()?;
-        let tcp_port = if cfg.tcp_port == 0 {
-            local_addr.port()
-        } else {
-            cfg.tcp_port
-        };
+        // Port 0: no TCP endpoint. The record then has no `tcp` entry and our Ping
+        // endpoints say `tcp = 0`, so nobody dials RLPx at the UDP port.
+        let tcp_port = cfg.tcp_port;
         let mut record = Record::new();
         record.set_seq(1);
         if !local_addr.ip().is_unspecified() {
@@ -66,11 +66,15 @@ impl Discovery {
         match local_addr.ip() {
             IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() && !v6.is_unspecified() => {
                 record.set_udp6(local_addr.port());
-                record.set_tcp6(tcp_port);
+                if tcp_port != 0 {
+                    record.set_tcp6(tcp_port);
+                }
             }
             _ => {
                 record.set_udp(local_addr.port());
-                record.set_tcp(tcp_port);
+                if tcp_port != 0 {
+                    record.set_tcp(tcp_port);
+                }
             }
         }
         record
@@ -138,7 +142,9 @@ impl Discovery {
         self.shared.local_addr
     }
 
-    /// This node: its key, the bound address and the advertised TCP port.
+    /// This node: its key, the bound address and the advertised TCP port (0 when there is
+    /// none; its `enode://` URL then reads `<ip>:0?discport=<udp port>`, as go-ethereum
+    /// writes it).
     pub fn local_node(&self) -> Node {
         self.shared.local_node()
     }

@@ -239,12 +239,12 @@ impl Shared {
         true
     }
 
-    /// Sends a Ping to `to`; returns its hash.
-    fn send_ping(&self, to: SocketAddr, tcp: u16) -> (Vec<u8>, [u8; 32]) {
+    /// A Ping to `to` and its hash. Its `to` endpoint names no TCP port, as go-ethereum's.
+    fn send_ping(&self, to: SocketAddr) -> (Vec<u8>, [u8; 32]) {
         let ping = Packet::Ping(v4wire::Ping {
             version: 4,
             from: self.local_endpoint(),
-            to: Endpoint::new(to, tcp),
+            to: Endpoint::new(to, 0),
             expiration: expiration(),
             enr_seq: Some(self.record.lock().seq()),
             rest: Vec::new(),
@@ -257,7 +257,7 @@ impl Shared {
             return Err(DiscError::Closed);
         }
         let to = node.udp_addr();
-        let (bytes, hash) = self.send_ping(to, node.enode.tcp_port);
+        let (bytes, hash) = self.send_ping(to);
         let (tx, rx) = unbounded();
         let serial = self.add_pending(
             node.id,
@@ -529,7 +529,7 @@ impl Shared {
             self.table.lock().add_inbound(node);
         } else {
             // Ping back; the node enters the table once it answers.
-            let (bytes, ping_hash) = self.send_ping(from, p.from.tcp);
+            let (bytes, ping_hash) = self.send_ping(from);
             self.add_pending(id, ip, v4wire::PONG, Some(ping_hash), Action::AddNode(node));
             let _ = self.send_raw(from, &bytes);
         }
@@ -623,11 +623,7 @@ impl Shared {
         match self.ping(n) {
             Ok(seq) => {
                 let newer = if seq > n.seq {
-                    self.request_enr(n).ok().and_then(|r| {
-                        let mut node = Node::new(r.to_enode().ok()?);
-                        node.seq = r.seq();
-                        Some(node)
-                    })
+                    self.request_enr(n).ok().and_then(|r| node_from_record(&r))
                 } else {
                     None
                 };
@@ -637,6 +633,13 @@ impl Shared {
             Err(_) => self.table.lock().revalidation_result(&n.id, false, None),
         }
     }
+}
+
+/// The node a record describes (TCP port 0 when the record has none: a dialer skips it).
+fn node_from_record(r: &Record) -> Option<Node> {
+    let mut node = Node::new(r.to_enode().ok()?);
+    node.seq = r.seq();
+    Some(node)
 }
 
 /// A node from a Neighbors packet, if acceptable (go-ethereum's `nodeFromRPC` checks).
