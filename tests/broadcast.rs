@@ -2,6 +2,8 @@
 //! every sender thread ends with its peer.
 
 mod common;
+#[path = "common/live_threads.rs"]
+mod live_threads;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +13,10 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use devp2p_peer::*;
 
 /// Threads of this process whose name starts with `prefix` (names are cut to 15 bytes).
+/// Threads that are exiting are left out: a thread just joined may still be listed for a
+/// moment (see `live_threads`).
 fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with(prefix))
-        .count()
+    live_threads::live_threads(|name| name.starts_with(prefix))
 }
 
 fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {

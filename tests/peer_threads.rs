@@ -6,6 +6,8 @@
 //! Threads are counted by name over the whole process, so every test here takes `serial()`.
 
 mod common;
+#[path = "common/live_threads.rs"]
+mod live_threads;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,13 +25,11 @@ fn serial() -> parking_lot::MutexGuard<'static, ()> {
     LOCK.lock()
 }
 
-/// How many threads of this process have a name starting with `prefix`.
+/// How many threads of this process have a name starting with `prefix`, leaving out
+/// threads that are exiting: a thread just joined may still be listed for a moment (see
+/// `live_threads`).
 fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end().starts_with(prefix))
-        .count()
+    live_threads::live_threads(|comm| comm.starts_with(prefix))
 }
 
 /// Polls `cond` until it holds, failing the test after `limit`.
