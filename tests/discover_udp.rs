@@ -62,17 +62,31 @@ impl Raw {
     }
 
     fn ping(&self, to: SocketAddr, expiration: u64) -> [u8; 32] {
+        self.ping_with_tcp(to, 0, expiration)
+    }
+
+    /// A Ping whose `from` endpoint names TCP port `tcp`.
+    fn ping_with_tcp(&self, to: SocketAddr, tcp: u16, expiration: u64) -> [u8; 32] {
         self.send(
             to,
             &Packet::Ping(Ping {
                 version: 4,
-                from: Endpoint::new(self.addr(), 0),
+                from: Endpoint::new(self.addr(), tcp),
                 to: Endpoint::new(to, 0),
                 expiration,
                 enr_seq: None,
                 rest: vec![],
             }),
         )
+    }
+
+    /// The next Ping that arrives (other packets are skipped).
+    fn next_ping(&self) -> Ping {
+        loop {
+            if let (Packet::Ping(p), _, _) = self.recv() {
+                return p;
+            }
+        }
     }
 }
 
@@ -406,11 +420,7 @@ fn revalidation_fetches_newer_records() {
 /// The endpoint in a Ping this node sends (its ping back to `raw`).
 fn ping_back_endpoint(d: &Discovery, raw: &Raw) -> Endpoint {
     raw.ping(d.local_addr(), future());
-    loop {
-        if let (Packet::Ping(p), _, _) = raw.recv() {
-            return p.from;
-        }
-    }
+    raw.next_ping().from
 }
 
 /// A configured TCP (RLPx) port is advertised: in the record, in our Pings' endpoint and
@@ -494,23 +504,8 @@ fn our_pings_name_no_tcp_port_of_the_pinged_node() {
     let d = quiet();
     let raw = Raw::new();
     // A ping back to a node that says it serves RLPx on 30303.
-    raw.send(
-        d.local_addr(),
-        &Packet::Ping(Ping {
-            version: 4,
-            from: Endpoint::new(raw.addr(), 30303),
-            to: Endpoint::new(d.local_addr(), 0),
-            expiration: future(),
-            enr_seq: None,
-            rest: vec![],
-        }),
-    );
-    let back = loop {
-        if let (Packet::Ping(p), _, _) = raw.recv() {
-            break p;
-        }
-    };
-    assert_eq!(back.to, Endpoint::new(raw.addr(), 0));
+    raw.ping_with_tcp(d.local_addr(), 30303, future());
+    assert_eq!(raw.next_ping().to, Endpoint::new(raw.addr(), 0));
     // A ping of our own to a node whose URL names TCP port 30303.
     let other = Raw::new();
     let target = Node::new(devp2p_peer::rlpx::Enode {
@@ -522,12 +517,7 @@ fn our_pings_name_no_tcp_port_of_the_pinged_node() {
     std::thread::scope(|s| {
         // Unanswered, it gives up after the reply timeout.
         let pinging = s.spawn(|| d.ping(&target));
-        let ours = loop {
-            if let (Packet::Ping(p), _, _) = other.recv() {
-                break p;
-            }
-        };
-        assert_eq!(ours.to, Endpoint::new(other.addr(), 0));
+        assert_eq!(other.next_ping().to, Endpoint::new(other.addr(), 0));
         let _ = pinging.join().unwrap();
     });
     d.stop();

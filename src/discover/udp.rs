@@ -623,7 +623,12 @@ impl Shared {
         match self.ping(n) {
             Ok(seq) => {
                 let newer = if seq > n.seq {
-                    self.request_enr(n).ok().and_then(|r| node_from_record(&r))
+                    // A record without a TCP port gives TCP port 0: a dialer skips it.
+                    self.request_enr(n).ok().and_then(|r| {
+                        let mut node = Node::new(r.to_enode().ok()?);
+                        node.seq = r.seq();
+                        Some(node)
+                    })
                 } else {
                     None
                 };
@@ -633,13 +638,6 @@ impl Shared {
             Err(_) => self.table.lock().revalidation_result(&n.id, false, None),
         }
     }
-}
-
-/// The node a record describes (TCP port 0 when the record has none: a dialer skips it).
-fn node_from_record(r: &Record) -> Option<Node> {
-    let mut node = Node::new(r.to_enode().ok()?);
-    node.seq = r.seq();
-    Some(node)
 }
 
 /// A node from a Neighbors packet, if acceptable (go-ethereum's `nodeFromRPC` checks).
