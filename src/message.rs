@@ -67,6 +67,14 @@ impl Payload {
         data
     }
 
+    /// Takes the whole vector, read or not, leaving an empty payload: for a transport
+    /// that reuses the vectors of messages it has written.
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        self.signal();
+        self.pos = 0;
+        std::mem::take(&mut self.data)
+    }
+
     pub(crate) fn set_consumed_signal(&mut self, tx: Sender<()>) {
         self.consumed = Some(tx);
     }

@@ -458,3 +458,67 @@ fn buffers_shrink_after_a_large_message_over_rlpx() {
         );
     }
 }
+
+// A large message read after a large one was written goes into the written one's vector:
+// a relay or an echo does not allocate and zero-fill each large message again. The reused
+// vector holds exactly the new message, however long the old one was, snappy on and off.
+#[test]
+fn a_large_read_reuses_the_vector_of_a_large_write() {
+    use devp2p_peer::rlpx::wire::RELEASE_ABOVE;
+    for snappy in [true, false] {
+        let (ka, kb) = (SecretKey::random(), SecretKey::random());
+        let (a, b) = rlpx_pair(&ka, &kb);
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        if snappy {
+            let hello = |k: &SecretKey| Hello::new("x", vec![], k.public_key().to_bytes());
+            let (b2, hb) = (b.clone(), hello(&kb));
+            let t = thread::spawn(move || b2.protocol_handshake(&hb).unwrap());
+            assert_eq!(a.protocol_handshake(&hello(&ka)).unwrap().version, 5);
+            within(secs(10), move || t.join().unwrap());
+        }
+        // Random (incompressible) and repetitive payloads, each shorter than the one before.
+        let mut sent = Vec::new();
+        for (i, len) in [8 * RELEASE_ABOVE, 5 * RELEASE_ABOVE + 3, 2 * RELEASE_ABOVE + 1]
+            .into_iter()
+            .enumerate()
+        {
+            let mut data = vec![i as u8; len];
+            if i != 1 {
+                rand::fill(&mut data[..]);
+            }
+            sent.push(data);
+        }
+        // b echoes what a sends; each message after the first is read into the vector b
+        // wrote last.
+        let (b2, want) = (b.clone(), sent.clone());
+        let echo = thread::spawn(move || {
+            let mut reused = Vec::new();
+            let mut written = None;
+            for (i, want) in want.iter().enumerate() {
+                let msg = b2.read_msg().unwrap();
+                let at = msg.payload.remaining().as_ptr() as usize;
+                reused.push(written == Some(at));
+                assert!(msg.payload.remaining() == &want[..], "snappy {snappy}: message {i}");
+                written = Some(at);
+                b2.write_msg(msg).unwrap();
+            }
+            reused
+        });
+        let (a2, to_send) = (a.clone(), sent.clone());
+        let writer = thread::spawn(move || {
+            for data in to_send {
+                a2.write_msg(Msg::new(0x10, data)).unwrap();
+            }
+        });
+        for (i, want) in sent.iter().enumerate() {
+            let mut msg = within(secs(60), {
+                let a = a.clone();
+                move || a.read_msg().unwrap()
+            });
+            assert!(msg.payload.consume() == &want[..], "snappy {snappy}: echo {i}");
+        }
+        within(secs(60), move || writer.join().unwrap());
+        let reused = within(secs(60), move || echo.join().unwrap());
+        assert_eq!(reused, [false, true, true], "snappy {snappy}");
+    }
+}

@@ -669,11 +669,15 @@ impl<S: Socket> ConnReader<S> {
     }
 
     /// Like [`read_msg`](ConnReader::read_msg), with the payload in a vector of its own:
-    /// `(code, payload, wire size)`. A snappy payload is decompressed straight into it.
-    pub(crate) fn read_msg_owned(&mut self) -> Result<(u64, Vec<u8>, usize)> {
+    /// `(code, payload)`. A snappy payload is decompressed straight into it. A payload
+    /// larger than [`RELEASE_ABOVE`](super::frame::RELEASE_ABOVE) goes into `spare` if
+    /// that is large enough (see [`FrameIngress::read_msg_owned`]).
+    #[inline]
+    pub(crate) fn read_msg_owned(&mut self, spare: Option<Vec<u8>>) -> Result<(u64, Vec<u8>)> {
         let mut io = Deadlined::new(&mut self.stream, self.timeout, &mut self.armed);
         let now = io.began;
-        self.ingress.read_msg_owned(&mut io, Some(now))
+        let (code, data, _) = self.ingress.read_msg_owned(&mut io, Some(now), spare)?;
+        Ok((code, data))
     }
 
     /// Turns snappy decompression on or off for this direction.

@@ -709,29 +709,64 @@ impl<H: MacHash> FrameIngress<H> {
     /// into that vector, saving the copy out of the reader's buffer that an owned copy of
     /// [`read_msg`](FrameIngress::read_msg)'s payload would need.
     /// `now`, if given, is the time the caller has just read.
+    ///
+    /// `spare` is an earlier payload's vector, given back for reuse: a payload larger than
+    /// [`RELEASE_ABOVE`] goes into it when it is large enough, which saves allocating and
+    /// zero-filling a new one (a decompressed payload overwrites every byte it returns).
+    /// Otherwise it is dropped.
     pub(crate) fn read_msg_owned<R: Read + ?Sized>(
         &mut self,
         r: &mut R,
         now: Option<Instant>,
+        spare: Option<Vec<u8>>,
     ) -> Result<(u64, Vec<u8>, usize)> {
         let (code, range) = self.read_frame(r, now)?;
+        let wire_size = range.len();
+        let data = self.owned_payload(code, range, spare)?;
+        Ok((code, data, wire_size))
+    }
+
+    /// The payload at `range` of the read buffer in a vector of its own, decompressed if
+    /// snappy is on, in `spare` if that fits (see
+    /// [`read_msg_owned`](FrameIngress::read_msg_owned)). Out of line, so that none of
+    /// this sits on the stack while a read waits for the next frame.
+    #[inline(never)]
+    fn owned_payload(
+        &mut self,
+        code: u64,
+        range: Range<usize>,
+        spare: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
         let data = &self.buf[range];
-        let wire_size = data.len();
         if !self.snappy {
-            return Ok((code, data.to_vec(), wire_size));
+            return Ok(match spare {
+                Some(mut v) if data.len() > RELEASE_ABOVE && v.capacity() >= data.len() => {
+                    v.clear();
+                    v.extend_from_slice(data);
+                    v
+                }
+                _ => data.to_vec(),
+            });
         }
         let decompressed = checked_decompress_len(data).and_then(|len| {
             // The length is bounded by what the input can produce, so this allocation is
             // backed by bytes that arrived.
-            let mut out = vec![0u8; len];
+            let mut out = match spare {
+                Some(mut v) if len > RELEASE_ABOVE && v.capacity() >= len => {
+                    // Only the part past the old length is zero-filled; the decoder
+                    // writes all of `out[..n]` or fails.
+                    v.resize(len, 0);
+                    v
+                }
+                _ => vec![0u8; len],
+            };
             let n = self.decoder.decompress(data, &mut out)?;
             out.truncate(n);
             Ok(out)
         });
         match decompressed {
-            Ok(out) => Ok((code, out, wire_size)),
-            Err(_) if raw_disconnect_allowed(code, data) => Ok((code, data.to_vec(), wire_size)),
-            Err(e) => Err(e),
+            Err(_) if raw_disconnect_allowed(code, data) => Ok(data.to_vec()),
+            result => result,
         }
     }
 
@@ -1037,7 +1072,7 @@ mod tests {
             let (mut r, mut r2) = (&wire[..], &wire2[..]);
             for _ in 0..41 {
                 let m = i.read_msg(&mut r).unwrap();
-                let (code, data, wire_size) = i2.read_msg_owned(&mut r2, None).unwrap();
+                let (code, data, wire_size) = i2.read_msg_owned(&mut r2, None, None).unwrap();
                 assert_eq!((m.code, m.data, m.wire_size), (code, &data[..], wire_size));
             }
             // The owned path keeps no decompression buffer.
@@ -1209,13 +1244,13 @@ mod tests {
             for n in 0..5u8 {
                 let wire = frame_of(&mut e, 0x02, &[0xc0, n]);
                 let mut src = Pieces::new([Some(wire)]);
-                let (code, data, _) = i.read_msg_owned(&mut src, at(15 * n as u64)).unwrap();
+                let (code, data, _) = i.read_msg_owned(&mut src, at(15 * n as u64), None).unwrap();
                 assert_eq!((code, &data[..]), (0x02, &[0xc0, n][..]));
                 // Header and body: one read each.
                 assert_eq!(src.reads, 2);
                 // Waiting for the next frame (it times out here) holds nothing.
                 let err = i
-                    .read_msg_owned(&mut src, at(15 * n as u64 + 1))
+                    .read_msg_owned(&mut src, at(15 * n as u64 + 1), None)
                     .unwrap_err();
                 assert!(err.is_timeout(), "{err}");
                 assert_eq!(i.buffer_capacity(), 0, "snappy {snappy}");
