@@ -478,9 +478,13 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
         }
         // Random (incompressible) and repetitive payloads, each shorter than the one before.
         let mut sent = Vec::new();
-        for (i, len) in [8 * RELEASE_ABOVE, 5 * RELEASE_ABOVE + 3, 2 * RELEASE_ABOVE + 1]
-            .into_iter()
-            .enumerate()
+        for (i, len) in [
+            8 * RELEASE_ABOVE,
+            5 * RELEASE_ABOVE + 3,
+            2 * RELEASE_ABOVE + 1,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let mut data = vec![i as u8; len];
             if i != 1 {
@@ -498,7 +502,10 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
                 let msg = b2.read_msg().unwrap();
                 let at = msg.payload.remaining().as_ptr() as usize;
                 reused.push(written == Some(at));
-                assert!(msg.payload.remaining() == &want[..], "snappy {snappy}: message {i}");
+                assert!(
+                    msg.payload.remaining() == &want[..],
+                    "snappy {snappy}: message {i}"
+                );
                 written = Some(at);
                 b2.write_msg(msg).unwrap();
             }
@@ -515,7 +522,10 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
                 let a = a.clone();
                 move || a.read_msg().unwrap()
             });
-            assert!(msg.payload.consume() == &want[..], "snappy {snappy}: echo {i}");
+            assert!(
+                msg.payload.consume() == &want[..],
+                "snappy {snappy}: echo {i}"
+            );
         }
         within(secs(60), move || writer.join().unwrap());
         let reused = within(secs(60), move || echo.join().unwrap());

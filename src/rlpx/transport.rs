@@ -102,7 +102,10 @@ pub struct RlpxTransport {
 /// a run of large messages: the first small message read lets them go. The channel is
 /// made with the first large write, so a connection that never carries one pays nothing.
 #[derive(Default)]
-struct Spares(OnceLock<(Sender<Vec<u8>>, Receiver<Vec<u8>>)>);
+struct Spares(OnceLock<SpareChannel>);
+
+/// The two ends of a [`Spares`]' channel.
+type SpareChannel = (Sender<Vec<u8>>, Receiver<Vec<u8>>);
 
 /// Vectors a [`Spares`] keeps. Two, so that a message read while the one before it is
 /// still being written finds one free: with one, about one large message in six needed a
@@ -110,9 +113,10 @@ struct Spares(OnceLock<(Sender<Vec<u8>>, Receiver<Vec<u8>>)>);
 const SPARE_PAYLOADS: usize = 2;
 
 impl Spares {
-    /// Keeps `v` for a later read if it is large and there is room; else drops it.
+    /// Keeps `v` for a later read if it is large (but no larger than any message can be)
+    /// and there is room; else drops it.
     fn keep(&self, v: Vec<u8>) {
-        if v.capacity() > RELEASE_ABOVE {
+        if v.capacity() > RELEASE_ABOVE && v.capacity() <= MAX_FRAME_SIZE {
             let (tx, _) = self
                 .0
                 .get_or_init(|| crossbeam_channel::bounded(SPARE_PAYLOADS));
@@ -494,6 +498,29 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use super::*;
+
+    #[test]
+    fn spares_keep_two_large_vectors_until_released() {
+        let spares = Spares::default();
+        spares.keep(vec![1; RELEASE_ABOVE]);
+        assert!(spares.take().is_none(), "not large: not kept");
+        spares.keep(Vec::with_capacity(MAX_FRAME_SIZE + 1));
+        assert!(spares.take().is_none(), "larger than any message: not kept");
+        assert!(spares.0.get().is_none(), "no channel before a large vector");
+        let large: Vec<Vec<u8>> = (0..3).map(|i| vec![i; RELEASE_ABOVE + 1]).collect();
+        let at: Vec<*const u8> = large.iter().map(|v| v.as_ptr()).collect();
+        for v in large {
+            spares.keep(v);
+        }
+        // The third found no room.
+        assert_eq!(spares.take().map(|v| v.as_ptr()), Some(at[0]));
+        assert_eq!(spares.take().map(|v| v.as_ptr()), Some(at[1]));
+        assert!(spares.take().is_none());
+        spares.keep(vec![0; 2 * RELEASE_ABOVE]);
+        spares.keep(vec![0; 2 * RELEASE_ABOVE]);
+        spares.release();
+        assert!(spares.take().is_none(), "released");
+    }
 
     /// A transport (initiator) and the remote's transport over loopback.
     fn pair() -> (RlpxTransport, RlpxTransport) {
