@@ -69,6 +69,7 @@ impl Payload {
 
     /// Takes the whole vector, read or not, leaving an empty payload: for a transport
     /// that reuses the vectors of messages it has written.
+    #[cfg(feature = "rlpx")]
     pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
         self.signal();
         self.pos = 0;
