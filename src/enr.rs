@@ -413,18 +413,53 @@ impl Record {
         Ok(self.public_key()?.node_id().0)
     }
 
-    /// The node as an `enode://` address: the IPv4 endpoint when there is one, else the
-    /// IPv6 one. A missing port is 0, as go-ethereum reads a record: a node without a
-    /// `tcp` entry serves no RLPx (dialers skip TCP port 0), one without `udp` no
-    /// discovery. A record with neither port is an error.
+    /// The node as an `enode://` address, chosen as go-ethereum reads a record:
+    ///
+    /// - of `ip` and `ip6`, the more global address (public before private before
+    ///   link-local before loopback before unspecified; IPv4 on a tie); a multicast
+    ///   address does not count, and an IPv4-mapped `ip6` is an IPv4 address;
+    /// - the IPv4 endpoint's ports are `tcp` and `udp`; the IPv6 one's are `tcp6` and
+    ///   `udp6`, each falling back to the IPv4 entry when missing;
+    /// - a missing port is 0: a node without a TCP port serves no RLPx (dialers skip TCP
+    ///   port 0), one without a UDP port no discovery.
+    ///
+    /// A record with no usable address, or with neither port, is an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use devp2p_peer::enr::Record;
+    /// use devp2p_peer::rlpx::SecretKey;
+    /// let mut r = Record::new();
+    /// r.set_ip("192.168.1.5".parse().unwrap());
+    /// r.set_ip("2001:db8::5".parse().unwrap()); // `ip6`: more global
+    /// r.set_tcp(30303); // no `tcp6`: the IPv6 endpoint uses `tcp`
+    /// r.set_udp(30301);
+    /// r.sign(&SecretKey::random()).unwrap();
+    /// let e = r.to_enode().unwrap();
+    /// assert_eq!(e.ip, "2001:db8::5".parse::<std::net::IpAddr>().unwrap());
+    /// assert_eq!((e.tcp_port, e.udp_port), (30303, 30301));
+    /// ```
     pub fn to_enode(&self) -> Result<Enode, EnrError> {
         let pubkey = self.public_key()?;
-        let (ip, tcp, udp) = match self.ip() {
-            Ok(ip) => (IpAddr::V4(ip), self.tcp().ok(), self.udp().ok()),
-            Err(e) => match self.ip6() {
-                Ok(ip) => (IpAddr::V6(ip), self.tcp6().ok(), self.udp6().ok()),
-                Err(_) => return Err(e),
+        let ip4 = self.ip().ok().filter(|ip| !ip.is_multicast());
+        let ip6 = self
+            .ip6()
+            .ok()
+            .filter(|ip| !IpAddr::V6(*ip).to_canonical().is_multicast());
+        let v4 = |ip: Ipv4Addr| (IpAddr::V4(ip), self.tcp().ok(), self.udp().ok());
+        let (ip, tcp, udp) = match (ip4, ip6) {
+            (Some(a), Some(b)) if locality(IpAddr::V4(a)) >= locality(IpAddr::V6(b)) => v4(a),
+            (_, Some(b)) => match b.to_ipv4_mapped() {
+                Some(a) => v4(a),
+                None => (
+                    IpAddr::V6(b),
+                    self.tcp6().or_else(|_| self.tcp()).ok(),
+                    self.udp6().or_else(|_| self.udp()).ok(),
+                ),
             },
+            (Some(a), None) => v4(a),
+            (None, None) => return Err(EnrError::NotFound("ip".into())),
         };
         if tcp.is_none() && udp.is_none() {
             return Err(EnrError::NotFound("udp".into()));
@@ -633,6 +668,33 @@ impl FromStr for Record {
     type Err = EnrError;
     fn from_str(s: &str) -> Result<Self, EnrError> {
         Self::from_text(s)
+    }
+}
+
+/// How global an address is, for choosing between a record's `ip` and `ip6` as
+/// go-ethereum does: unspecified 0, loopback 1, link-local 2, private (RFC 1918, or IPv6
+/// unique local) 3, anything else 4. An IPv4-mapped IPv6 address ranks as its IPv4
+/// address, except that `::ffff:0.0.0.0` is not unspecified (as in Go's `netip`).
+fn locality(ip: IpAddr) -> u8 {
+    if ip.is_unspecified() {
+        return 0;
+    }
+    let (loopback, link_local, private) = match ip.to_canonical() {
+        IpAddr::V4(a) => (a.is_loopback(), a.is_link_local(), a.is_private()),
+        IpAddr::V6(a) => (
+            a.is_loopback(),
+            a.is_unicast_link_local(),
+            a.is_unique_local(),
+        ),
+    };
+    if loopback {
+        1
+    } else if link_local {
+        2
+    } else if private {
+        3
+    } else {
+        4
     }
 }
 

@@ -406,3 +406,91 @@ fn ipv6_only_record_gives_ipv6_enode() {
         EnrError::NotFound("ip".into())
     );
 }
+
+/// A signed record with the given `ip`/`ip6` entries (each optional) and ports.
+fn record_with(ips: &[&str], ports: &[(&str, u16)]) -> Record {
+    let mut r = Record::new();
+    for ip in ips {
+        match ip.parse().unwrap() {
+            // `set_ip` stores a mapped address as `ip`; a remote's record may not.
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+                let mut value = vec![0x90];
+                value.extend_from_slice(&v6.octets());
+                r.set_raw("ip6", value);
+            }
+            ip => r.set_ip(ip),
+        }
+    }
+    for &(key, port) in ports {
+        match key {
+            "tcp" => r.set_tcp(port),
+            "udp" => r.set_udp(port),
+            "tcp6" => r.set_tcp6(port),
+            "udp6" => r.set_udp6(port),
+            _ => unreachable!(),
+        };
+    }
+    r.sign(&SecretKey::random()).unwrap();
+    r
+}
+
+fn endpoint(r: &Record) -> (IpAddr, u16, u16) {
+    let e = r.to_enode().unwrap();
+    (e.ip, e.tcp_port, e.udp_port)
+}
+
+// go-ethereum's enode.newNodeWithID: an IPv6 endpoint without its own ports uses the
+// IPv4 entries.
+#[test]
+fn an_ipv6_endpoint_falls_back_to_the_ipv4_ports() {
+    let v6: IpAddr = "2001:db8::7".parse().unwrap();
+    let r = record_with(&["2001:db8::7"], &[("tcp", 30303), ("udp", 30301)]);
+    assert_eq!(endpoint(&r), (v6, 30303, 30301));
+    let r = record_with(&["2001:db8::7"], &[("tcp", 1), ("udp", 2), ("udp6", 3)]);
+    assert_eq!(endpoint(&r), (v6, 1, 3));
+    let r = record_with(&["2001:db8::7"], &[("tcp6", 4), ("tcp", 1)]);
+    assert_eq!(endpoint(&r), (v6, 4, 0));
+}
+
+// Of `ip` and `ip6`, the more global one wins (public, private, link-local, loopback,
+// unspecified); IPv4 on a tie, and each endpoint with its own ports.
+#[test]
+fn the_more_global_address_is_the_endpoint() {
+    let ports = [("tcp", 1), ("udp", 2), ("tcp6", 3), ("udp6", 4)];
+    let cases = [
+        ("127.0.0.1", "2001:db8::1", false),
+        ("10.0.0.1", "2001:db8::1", false),
+        ("8.8.8.8", "2001:db8::1", true), // a tie: IPv4
+        ("10.0.0.1", "fe80::1", true),
+        ("169.254.1.1", "fd00::1", false),
+        ("192.168.1.1", "fd00::1", true),
+        ("0.0.0.0", "::1", false),
+        ("127.0.0.1", "::1", true),
+    ];
+    for (v4, v6, want_v4) in cases {
+        let got = endpoint(&record_with(&[v4, v6], &ports));
+        let want = if want_v4 {
+            (v4.parse().unwrap(), 1, 2)
+        } else {
+            (v6.parse().unwrap(), 3, 4)
+        };
+        assert_eq!(got, want, "ip {v4}, ip6 {v6}");
+    }
+}
+
+// A multicast address is no endpoint; an IPv4-mapped `ip6` is an IPv4 endpoint.
+#[test]
+fn multicast_is_skipped_and_a_mapped_ip6_is_ipv4() {
+    let ports = [("tcp", 1), ("udp", 2), ("tcp6", 3), ("udp6", 4)];
+    let r = record_with(&["224.0.0.1", "2001:db8::1"], &ports);
+    assert_eq!(endpoint(&r), ("2001:db8::1".parse().unwrap(), 3, 4));
+    let r = record_with(&["10.0.0.1", "ff02::1"], &ports);
+    assert_eq!(endpoint(&r), ("10.0.0.1".parse().unwrap(), 1, 2));
+    let r = record_with(&["224.0.0.1"], &ports);
+    assert_eq!(r.to_enode().unwrap_err(), EnrError::NotFound("ip".into()));
+    let r = record_with(&["::ffff:10.0.0.9"], &ports);
+    assert_eq!(endpoint(&r), ("10.0.0.9".parse().unwrap(), 1, 2));
+    // Ranked as its IPv4 address: loopback, below a private IPv4 one.
+    let r = record_with(&["10.0.0.1", "::ffff:127.0.0.1"], &ports);
+    assert_eq!(endpoint(&r), ("10.0.0.1".parse().unwrap(), 1, 2));
+}
