@@ -460,8 +460,9 @@ fn buffers_shrink_after_a_large_message_over_rlpx() {
 }
 
 // A large message read after a large one was written goes into the written one's vector:
-// a relay or an echo does not allocate and zero-fill each large message again. The reused
-// vector holds exactly the new message, however long the old one was, snappy on and off.
+// an echo does not allocate and zero-fill each large message again. The reused vector
+// holds exactly the new message, however long the old one was, snappy on and off, and is
+// never more than twice the message's size (the last message is too short for it).
 #[test]
 fn a_large_read_reuses_the_vector_of_a_large_write() {
     use devp2p_peer::rlpx::wire::RELEASE_ABOVE;
@@ -480,7 +481,8 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
         let mut sent = Vec::new();
         for (i, len) in [
             8 * RELEASE_ABOVE,
-            5 * RELEASE_ABOVE + 3,
+            6 * RELEASE_ABOVE + 3,
+            5 * RELEASE_ABOVE + 1,
             2 * RELEASE_ABOVE + 1,
         ]
         .into_iter()
@@ -500,14 +502,18 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
             let mut written = None;
             for (i, want) in want.iter().enumerate() {
                 let msg = b2.read_msg().unwrap();
-                let at = msg.payload.remaining().as_ptr() as usize;
+                let data = msg.payload.into_vec();
+                let at = data.as_ptr() as usize;
                 reused.push(written == Some(at));
+                assert!(data == *want, "snappy {snappy}: message {i}");
                 assert!(
-                    msg.payload.remaining() == &want[..],
-                    "snappy {snappy}: message {i}"
+                    data.capacity() / 2 <= data.len(),
+                    "snappy {snappy}: message {i}: capacity {} for {} bytes",
+                    data.capacity(),
+                    data.len()
                 );
                 written = Some(at);
-                b2.write_msg(msg).unwrap();
+                b2.write_msg(Msg::new(msg.code, data)).unwrap();
             }
             reused
         });
@@ -529,6 +535,6 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
         }
         within(secs(60), move || writer.join().unwrap());
         let reused = within(secs(60), move || echo.join().unwrap());
-        assert_eq!(reused, [false, true, true], "snappy {snappy}");
+        assert_eq!(reused, [false, true, true, false], "snappy {snappy}");
     }
 }

@@ -670,10 +670,13 @@ impl<S: Socket> ConnReader<S> {
 
     /// Like [`read_msg`](ConnReader::read_msg), with the payload in a vector of its own:
     /// `(code, payload)`. A snappy payload is decompressed straight into it. A payload
-    /// larger than [`RELEASE_ABOVE`](super::frame::RELEASE_ABOVE) goes into `spare` if
-    /// that is large enough (see [`FrameIngress::read_msg_owned`]).
+    /// larger than [`RELEASE_ABOVE`](super::frame::RELEASE_ABOVE) may go into a vector
+    /// from `spare` (see [`FrameIngress::read_msg_owned`]).
     #[inline]
-    pub(crate) fn read_msg_owned(&mut self, spare: Option<Vec<u8>>) -> Result<(u64, Vec<u8>)> {
+    pub(crate) fn read_msg_owned(
+        &mut self,
+        spare: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Result<(u64, Vec<u8>)> {
         let mut io = Deadlined::new(&mut self.stream, self.timeout, &mut self.armed);
         let now = io.began;
         let (code, data, _) = self.ingress.read_msg_owned(&mut io, Some(now), spare)?;

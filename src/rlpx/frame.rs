@@ -53,6 +53,16 @@ const MAX_RAW_DISCONNECT: usize = 100;
 
 /// Largest frame body, plain message and decompressed message: 0xFFFFFF bytes.
 ///
+/// A vector from `spare` for a payload of `len` bytes, if the payload is large (over
+/// [`RELEASE_ABOVE`]) and the vector's capacity is at least `len` and at most twice it:
+/// a reused vector never hands the application far more memory than its message needs.
+fn reusable(spare: impl FnOnce() -> Option<Vec<u8>>, len: usize) -> Option<Vec<u8>> {
+    if len <= RELEASE_ABOVE {
+        return None;
+    }
+    spare().filter(|v| v.capacity() >= len && v.capacity() / 2 <= len)
+}
+
 /// The body holds the message code too, so the largest payload that fits
 /// uncompressed is 0xFFFFFE bytes for codes below 0x80.
 pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
@@ -710,15 +720,16 @@ impl<H: MacHash> FrameIngress<H> {
     /// [`read_msg`](FrameIngress::read_msg)'s payload would need.
     /// `now`, if given, is the time the caller has just read.
     ///
-    /// `spare` is an earlier payload's vector, given back for reuse: a payload larger than
-    /// [`RELEASE_ABOVE`] goes into it when it is large enough, which saves allocating and
+    /// For a payload larger than [`RELEASE_ABOVE`], `spare` is asked for a vector to
+    /// reuse (an earlier message's): the payload goes into it if its capacity is at least
+    /// the payload's length and at most twice that, which saves allocating and
     /// zero-filling a new one (a decompressed payload overwrites every byte it returns).
-    /// Otherwise it is dropped.
+    /// A vector that does not fit is dropped.
     pub(crate) fn read_msg_owned<R: Read + ?Sized>(
         &mut self,
         r: &mut R,
         now: Option<Instant>,
-        spare: Option<Vec<u8>>,
+        spare: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<(u64, Vec<u8>, usize)> {
         let (code, range) = self.read_frame(r, now)?;
         let wire_size = range.len();
@@ -727,7 +738,7 @@ impl<H: MacHash> FrameIngress<H> {
     }
 
     /// The payload at `range` of the read buffer in a vector of its own, decompressed if
-    /// snappy is on, in `spare` if that fits (see
+    /// snappy is on, in a vector from `spare` if one fits (see
     /// [`read_msg_owned`](FrameIngress::read_msg_owned)). Out of line, so that none of
     /// this sits on the stack while a read waits for the next frame.
     #[inline(never)]
@@ -735,30 +746,30 @@ impl<H: MacHash> FrameIngress<H> {
         &mut self,
         code: u64,
         range: Range<usize>,
-        spare: Option<Vec<u8>>,
+        spare: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<Vec<u8>> {
         let data = &self.buf[range];
         if !self.snappy {
-            return Ok(match spare {
-                Some(mut v) if data.len() > RELEASE_ABOVE && v.capacity() >= data.len() => {
+            return Ok(match reusable(spare, data.len()) {
+                Some(mut v) => {
                     v.clear();
                     v.extend_from_slice(data);
                     v
                 }
-                _ => data.to_vec(),
+                None => data.to_vec(),
             });
         }
         let decompressed = checked_decompress_len(data).and_then(|len| {
             // The length is bounded by what the input can produce, so this allocation is
             // backed by bytes that arrived.
-            let mut out = match spare {
-                Some(mut v) if len > RELEASE_ABOVE && v.capacity() >= len => {
+            let mut out = match reusable(spare, len) {
+                Some(mut v) => {
                     // Only the part past the old length is zero-filled; the decoder
                     // writes all of `out[..n]` or fails.
                     v.resize(len, 0);
                     v
                 }
-                _ => vec![0u8; len],
+                None => vec![0u8; len],
             };
             let n = self.decoder.decompress(data, &mut out)?;
             out.truncate(n);
@@ -1072,7 +1083,7 @@ mod tests {
             let (mut r, mut r2) = (&wire[..], &wire2[..]);
             for _ in 0..41 {
                 let m = i.read_msg(&mut r).unwrap();
-                let (code, data, wire_size) = i2.read_msg_owned(&mut r2, None, None).unwrap();
+                let (code, data, wire_size) = i2.read_msg_owned(&mut r2, None, || None).unwrap();
                 assert_eq!((m.code, m.data, m.wire_size), (code, &data[..], wire_size));
             }
             // The owned path keeps no decompression buffer.
@@ -1244,13 +1255,15 @@ mod tests {
             for n in 0..5u8 {
                 let wire = frame_of(&mut e, 0x02, &[0xc0, n]);
                 let mut src = Pieces::new([Some(wire)]);
-                let (code, data, _) = i.read_msg_owned(&mut src, at(15 * n as u64), None).unwrap();
+                let (code, data, _) = i
+                    .read_msg_owned(&mut src, at(15 * n as u64), || None)
+                    .unwrap();
                 assert_eq!((code, &data[..]), (0x02, &[0xc0, n][..]));
                 // Header and body: one read each.
                 assert_eq!(src.reads, 2);
                 // Waiting for the next frame (it times out here) holds nothing.
                 let err = i
-                    .read_msg_owned(&mut src, at(15 * n as u64 + 1), None)
+                    .read_msg_owned(&mut src, at(15 * n as u64 + 1), || None)
                     .unwrap_err();
                 assert!(err.is_timeout(), "{err}");
                 assert_eq!(i.buffer_capacity(), 0, "snappy {snappy}");

@@ -96,13 +96,21 @@ pub struct RlpxTransport {
 }
 
 /// Vectors of large messages the transport has written, kept for large messages it reads:
-/// a relay or an echo that writes on what it read needs no fresh allocation, and no
-/// zero-fill before decompression, for each large message (2 % of the listener's CPU in a
-/// pipelined 1 MiB echo). At most [`SPARE_PAYLOADS`] wait, only during
-/// a run of large messages: the first small message read lets them go. The channel is
-/// made with the first large write, so a connection that never carries one pays nothing.
+/// an echo, or a relay that answers large messages with large ones on the same connection,
+/// needs no fresh allocation, and no zero-fill before decompression, for each large
+/// message (2 % of the listener's CPU in a pipelined 1 MiB echo). A vector is kept only
+/// while the messages read are large (the last one read was over [`RELEASE_ABOVE`]), only
+/// from [`write_msg`](MsgWriter::write_msg), and only if its length is over
+/// [`RELEASE_ABOVE`] and its capacity at most twice that; at most [`SPARE_PAYLOADS`]
+/// wait, and the first small message read lets them go. A read takes one only once its
+/// frame shows a large payload, so none is held while a reader waits. The channel is made
+/// with the first vector kept, so a connection that never keeps one pays nothing for it.
 #[derive(Default)]
-struct Spares(OnceLock<SpareChannel>);
+struct Spares {
+    channel: OnceLock<SpareChannel>,
+    /// The last message read was larger than [`RELEASE_ABOVE`].
+    large_reads: AtomicBool,
+}
 
 /// The two ends of a [`Spares`]' channel.
 type SpareChannel = (Sender<Vec<u8>>, Receiver<Vec<u8>>);
@@ -113,12 +121,15 @@ type SpareChannel = (Sender<Vec<u8>>, Receiver<Vec<u8>>);
 const SPARE_PAYLOADS: usize = 2;
 
 impl Spares {
-    /// Keeps `v` for a later read if it is large (but no larger than any message can be)
-    /// and there is room; else drops it.
+    /// Keeps `v` for a later read if reads are large, `v` is large and not oversized for
+    /// its length, and there is room; else drops it.
     fn keep(&self, v: Vec<u8>) {
-        if v.capacity() > RELEASE_ABOVE && v.capacity() <= MAX_FRAME_SIZE {
+        if self.large_reads.load(Ordering::Relaxed)
+            && v.len() > RELEASE_ABOVE
+            && v.capacity() / 2 <= v.len()
+        {
             let (tx, _) = self
-                .0
+                .channel
                 .get_or_init(|| crossbeam_channel::bounded(SPARE_PAYLOADS));
             let _ = tx.try_send(v);
         }
@@ -126,13 +137,17 @@ impl Spares {
 
     /// A kept vector, if any.
     fn take(&self) -> Option<Vec<u8>> {
-        self.0.get().and_then(|(_, rx)| rx.try_recv().ok())
+        self.channel.get().and_then(|(_, rx)| rx.try_recv().ok())
     }
 
-    /// Drops every kept vector.
-    fn release(&self) {
-        if let Some((_, rx)) = self.0.get() {
-            while rx.try_recv().is_ok() {}
+    /// Notes the size of the message just read; a small one lets every kept vector go.
+    fn read(&self, len: usize) {
+        let large = len > RELEASE_ABOVE;
+        self.large_reads.store(large, Ordering::Relaxed);
+        if !large {
+            if let Some((_, rx)) = self.channel.get() {
+                while rx.try_recv().is_ok() {}
+            }
         }
     }
 }
@@ -353,12 +368,8 @@ impl MsgReader for RlpxTransport {
     fn read_msg(&self) -> Result<Msg, Error> {
         // The frame buffer is reused by the next read, so the message gets a vector of its
         // own; a snappy payload is decompressed straight into it (no second copy).
-        let spare = self.spares.take();
-        let (code, data) = self.reader.lock().read_msg_owned(spare)?;
-        if data.capacity() <= RELEASE_ABOVE {
-            // A run of large messages, if any, is over.
-            self.spares.release();
-        }
+        let (code, data) = self.reader.lock().read_msg_owned(|| self.spares.take())?;
+        self.spares.read(data.len());
         Ok(Msg {
             code,
             size: u32::try_from(data.len()).unwrap_or(u32::MAX),
@@ -500,26 +511,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spares_keep_two_large_vectors_until_released() {
+    fn spares_keep_two_large_vectors_while_reads_are_large() {
         let spares = Spares::default();
+        let large = || vec![7u8; RELEASE_ABOVE + 1];
+        // Nothing is kept before a large read.
+        spares.keep(large());
+        assert!(
+            spares.channel.get().is_none(),
+            "no channel before a kept vector"
+        );
+        spares.read(RELEASE_ABOVE + 1);
         spares.keep(vec![1; RELEASE_ABOVE]);
         assert!(spares.take().is_none(), "not large: not kept");
-        spares.keep(Vec::with_capacity(MAX_FRAME_SIZE + 1));
-        assert!(spares.take().is_none(), "larger than any message: not kept");
-        assert!(spares.0.get().is_none(), "no channel before a large vector");
-        let large: Vec<Vec<u8>> = (0..3).map(|i| vec![i; RELEASE_ABOVE + 1]).collect();
-        let at: Vec<*const u8> = large.iter().map(|v| v.as_ptr()).collect();
-        for v in large {
+        let mut roomy = Vec::with_capacity(4 * RELEASE_ABOVE);
+        roomy.resize(RELEASE_ABOVE + 1, 0);
+        spares.keep(roomy);
+        assert!(
+            spares.take().is_none(),
+            "capacity over twice the length: not kept"
+        );
+        let vectors: Vec<Vec<u8>> = (0..3).map(|_| large()).collect();
+        let at: Vec<*const u8> = vectors.iter().map(|v| v.as_ptr()).collect();
+        for v in vectors {
             spares.keep(v);
         }
         // The third found no room.
         assert_eq!(spares.take().map(|v| v.as_ptr()), Some(at[0]));
         assert_eq!(spares.take().map(|v| v.as_ptr()), Some(at[1]));
         assert!(spares.take().is_none());
-        spares.keep(vec![0; 2 * RELEASE_ABOVE]);
-        spares.keep(vec![0; 2 * RELEASE_ABOVE]);
-        spares.release();
+        spares.keep(large());
+        spares.keep(large());
+        // A small read lets them go, and nothing is kept until reads are large again.
+        spares.read(10);
         assert!(spares.take().is_none(), "released");
+        spares.keep(large());
+        assert!(spares.take().is_none(), "reads are small: not kept");
     }
 
     /// A transport (initiator) and the remote's transport over loopback.
