@@ -493,4 +493,10 @@ fn multicast_is_skipped_and_a_mapped_ip6_is_ipv4() {
     // Ranked as its IPv4 address: loopback, below a private IPv4 one.
     let r = record_with(&["10.0.0.1", "::ffff:127.0.0.1"], &ports);
     assert_eq!(endpoint(&r), ("10.0.0.1".parse().unwrap(), 1, 2));
+    // A mapped multicast address is multicast.
+    let r = record_with(&["::ffff:224.0.0.1"], &ports);
+    assert_eq!(r.to_enode().unwrap_err(), EnrError::NotFound("ip".into()));
+    // `::ffff:0.0.0.0` is not unspecified (as in Go's netip): it outranks loopback.
+    let r = record_with(&["127.0.0.1", "::ffff:0.0.0.0"], &ports);
+    assert_eq!(endpoint(&r), ("0.0.0.0".parse().unwrap(), 1, 2));
 }
