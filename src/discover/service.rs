@@ -222,7 +222,11 @@ impl Discovery {
         self.shared.ping(node)
     }
 
-    /// Asks `node` for its record (after an endpoint proof if needed) and verifies it.
+    /// Asks `node` for its record (after an endpoint proof if needed) and verifies it, as
+    /// go-ethereum's `RequestENR` does: a valid signature, `node`'s ID, a sequence number
+    /// not lower than `node.seq` (an older record is an error: keep what you know), and an
+    /// endpoint IP that `node`'s address may relay ([`table::relay_ok`](super::table::relay_ok)).
+    /// Each failure is a [`DiscError::BadRecord`].
     pub fn request_enr(&self, node: &Node) -> Result<Record, DiscError> {
         self.shared.request_enr(node)
     }

@@ -29,7 +29,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -109,12 +109,23 @@ pub fn dist_cmp(target: &[u8; 32], a: &[u8; 32], b: &[u8; 32]) -> Ordering {
     Ordering::Equal
 }
 
-/// Whether `ip` is loopback or in a private or link-local range (go-ethereum's `IsLAN`).
+/// Whether `ip` is loopback, private or link-local unicast (go-ethereum's `AddrIsLAN`):
+/// IPv4 `127.0.0.0/8`, `10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`,
+/// `169.254.0.0/16`; IPv6 `::1`, `fc00::/7`, `fe80::/10`. An IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`) counts as its IPv4 address.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::discover::table::is_lan;
+/// assert!(is_lan(&"192.168.1.5".parse().unwrap()));
+/// assert!(is_lan(&"::ffff:10.0.0.1".parse().unwrap()));
+/// assert!(!is_lan(&"8.8.8.8".parse().unwrap()));
+/// assert!(!is_lan(&"0.0.0.0".parse().unwrap()));
+/// ```
 pub fn is_lan(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.octets()[0] == 0
-        }
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
         IpAddr::V6(v6) => {
             let seg = v6.segments()[0];
             v6.is_loopback() || (seg & 0xffc0) == 0xfe80 || (seg & 0xfe00) == 0xfc00
@@ -122,20 +133,103 @@ pub fn is_lan(ip: &IpAddr) -> bool {
     }
 }
 
-/// Whether a node at `addr` may be relayed to a node at `sender` in Neighbors (go-ethereum's
-/// `CheckRelayAddr`): never an unspecified address, a loopback address only to loopback,
-/// a LAN address only to LAN.
-pub fn relay_ok(sender: &IpAddr, addr: &IpAddr) -> bool {
-    if addr.is_unspecified() || addr.is_multicast() {
-        return false;
+/// IPv4 special-purpose networks (go-ethereum's `special4`: RFC 5735, RFC 5156 and the
+/// IANA IPv4 special-purpose address registry), as (network, prefix length).
+const SPECIAL4: [(Ipv4Addr, u32); 14] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8),          // "this" network
+    (Ipv4Addr::new(192, 0, 0, 0), 29),       // IPv4 service continuity
+    (Ipv4Addr::new(192, 0, 0, 9), 32),       // PCP anycast
+    (Ipv4Addr::new(192, 0, 0, 170), 32),     // NAT64/DNS64 discovery
+    (Ipv4Addr::new(192, 0, 0, 171), 32),     // NAT64/DNS64 discovery
+    (Ipv4Addr::new(192, 0, 2, 0), 24),       // TEST-NET-1
+    (Ipv4Addr::new(192, 31, 196, 0), 24),    // AS112
+    (Ipv4Addr::new(192, 52, 193, 0), 24),    // AMT
+    (Ipv4Addr::new(192, 88, 99, 0), 24),     // 6to4 relay anycast
+    (Ipv4Addr::new(192, 175, 48, 0), 24),    // AS112
+    (Ipv4Addr::new(198, 18, 0, 0), 15),      // device benchmark testing
+    (Ipv4Addr::new(198, 51, 100, 0), 24),    // TEST-NET-2
+    (Ipv4Addr::new(203, 0, 113, 0), 24),     // TEST-NET-3
+    (Ipv4Addr::new(255, 255, 255, 255), 32), // limited broadcast
+];
+
+/// IPv6 special-purpose networks (go-ethereum's `special6`: the IANA IPv6 special-purpose
+/// address registry), as (network, prefix length).
+const SPECIAL6: [(Ipv6Addr, u32); 11] = [
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64), // discard-only
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32), // TEREDO
+    (Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 1), 128), // PCP anycast
+    (Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 48), // benchmarking
+    (Ipv6Addr::new(0x2001, 3, 0, 0, 0, 0, 0, 0), 32), // AMT
+    (Ipv6Addr::new(0x2001, 4, 0x112, 0, 0, 0, 0, 0), 48), // AS112-v6
+    (Ipv6Addr::new(0x2001, 5, 0, 0, 0, 0, 0, 0), 32), // LISP EID space
+    (Ipv6Addr::new(0x2001, 0x10, 0, 0, 0, 0, 0, 0), 28), // ORCHID
+    (Ipv6Addr::new(0x2001, 0x20, 0, 0, 0, 0, 0, 0), 28), // ORCHIDv2
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32), // documentation
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16), // 6to4
+];
+
+/// Whether `ip` is multicast or in a special-purpose network (go-ethereum's
+/// `AddrIsSpecialNetwork`); an IPv4-mapped IPv6 address counts as its IPv4 address.
+fn is_special(ip: &IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    if ip.is_multicast() {
+        return true;
     }
-    if addr.is_loopback() && !sender.is_loopback() {
-        return false;
+    match ip {
+        IpAddr::V4(v4) => SPECIAL4.iter().any(|&(net, bits)| {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(v4) & mask == u32::from(net)
+        }),
+        IpAddr::V6(v6) => SPECIAL6.iter().any(|&(net, bits)| {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(v6) & mask == u128::from(net)
+        }),
+    }
+}
+
+/// Why a node at `addr` relayed by a node at `sender` is no valid target, in
+/// go-ethereum's words (its `CheckRelayAddr` errors), or `None` if it is one.
+pub(crate) fn relay_error(sender: &IpAddr, addr: &IpAddr) -> Option<&'static str> {
+    // As Go's `netip.Addr.IsUnspecified`: `0.0.0.0` or `::`, not `::ffff:0.0.0.0` (which
+    // is in the special "this" network).
+    if addr.is_unspecified() {
+        return Some("zero address");
+    }
+    if is_special(addr) {
+        return Some("special network");
+    }
+    if addr.to_canonical().is_loopback() && !sender.to_canonical().is_loopback() {
+        return Some("loopback address from non-loopback host");
     }
     if is_lan(addr) && !is_lan(sender) {
-        return false;
+        return Some("LAN address from WAN host");
     }
-    true
+    None
+}
+
+/// Whether a node at `addr` relayed by a node at `sender` is a valid target (go-ethereum's
+/// `CheckRelayAddr`): never an unspecified address, a multicast address or one in a
+/// special-purpose network (documentation, benchmarking, broadcast, 6to4, TEREDO, ...);
+/// a loopback address only from a loopback sender; a LAN address only from a LAN sender.
+/// An IPv4-mapped IPv6 address counts as its IPv4 address.
+///
+/// It filters the nodes of Neighbors packets, both sent and received, and the endpoint
+/// of a record fetched with an ENRRequest.
+///
+/// # Examples
+///
+/// ```
+/// use devp2p_peer::discover::table::relay_ok;
+/// let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+/// assert!(relay_ok(&ip("10.0.0.1"), &ip("8.8.8.8")));
+/// assert!(relay_ok(&ip("10.0.0.1"), &ip("10.0.0.2")));
+/// assert!(!relay_ok(&ip("8.8.8.8"), &ip("10.0.0.2"))); // LAN from WAN
+/// assert!(!relay_ok(&ip("10.0.0.1"), &ip("192.0.2.1"))); // TEST-NET-1
+/// assert!(!relay_ok(&ip("10.0.0.1"), &ip("::ffff:192.0.2.1")));
+/// assert!(!relay_ok(&ip("10.0.0.1"), &ip("2001:db8::1"))); // documentation
+/// ```
+pub fn relay_ok(sender: &IpAddr, addr: &IpAddr) -> bool {
+    relay_error(sender, addr).is_none()
 }
 
 /// Counts addresses per subnet and refuses more than a limit.

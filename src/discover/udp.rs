@@ -400,10 +400,25 @@ impl Shared {
             .verify()
             .map_err(|e| DiscError::BadRecord(e.to_string()))?;
         match resp.record.node_id() {
-            Ok(id) if id == node.id => Ok(resp.record),
-            Ok(_) => Err(DiscError::BadRecord("record is of another node".into())),
-            Err(e) => Err(DiscError::BadRecord(e.to_string())),
+            Ok(id) if id == node.id => {}
+            Ok(_) => return Err(DiscError::BadRecord("invalid ID in response record".into())),
+            Err(e) => return Err(DiscError::BadRecord(e.to_string())),
         }
+        if resp.record.seq() < node.seq {
+            // go-ethereum keeps the node as it knows it; a `Node` carries no record to
+            // give back, so the caller keeps what it has.
+            return Err(DiscError::BadRecord("response record is older".into()));
+        }
+        let why = match record_ip(&resp.record) {
+            Some(ip) => table::relay_error(&to.ip(), &ip),
+            None => Some("invalid IP"),
+        };
+        if let Some(why) = why {
+            return Err(DiscError::BadRecord(format!(
+                "invalid IP in response record: {why}"
+            )));
+        }
+        Ok(resp.record)
     }
 
     // ---- the reader thread ----
@@ -636,6 +651,21 @@ impl Shared {
             }
             Err(DiscError::Closed) => {}
             Err(_) => self.table.lock().revalidation_result(&n.id, false, None),
+        }
+    }
+}
+
+/// The IP address of a record's endpoint as [`Record::to_enode`] chooses it, also for a
+/// record that names no port (go-ethereum's `Node.IPAddr`); `None` if it has no usable one.
+fn record_ip(r: &Record) -> Option<IpAddr> {
+    match r.to_enode() {
+        Ok(e) => Some(e.ip),
+        Err(_) => {
+            // The choice does not depend on the ports: with one set, only a missing or
+            // unusable address remains an error.
+            let mut r = r.clone();
+            r.set_udp(1);
+            r.to_enode().ok().map(|e| e.ip)
         }
     }
 }
