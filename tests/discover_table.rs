@@ -325,3 +325,197 @@ fn relay_rules() {
     assert!(relay_ok(&lan, &wan));
     assert!(!relay_ok(&lo, &"0.0.0.0".parse().unwrap()));
 }
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// go-ethereum's `TestCheckRelayIP` cases.
+#[test]
+fn relay_rules_of_go_ethereum() {
+    let (lo, lan, wan) = ("127.0.0.1", "192.168.0.1", "23.55.1.242");
+    let refused = [
+        (lo, "0.0.0.0"),
+        (lan, "0.0.0.0"),
+        (wan, "0.0.0.0"),
+        (lo, "255.255.255.255"),
+        (lan, "255.255.255.255"),
+        (wan, "255.255.255.255"),
+        (lan, "127.0.2.19"),
+        (wan, "192.168.0.1"),
+    ];
+    for (sender, addr) in refused {
+        assert!(!relay_ok(&ip(sender), &ip(addr)), "{addr} from {sender}");
+    }
+    let accepted = [
+        (lo, "127.0.2.19"),
+        (lo, "192.168.0.1"),
+        (lo, "23.55.1.242"),
+        (lan, "192.168.0.1"),
+        (lan, "23.55.1.242"),
+        (wan, "23.55.1.242"),
+    ];
+    for (sender, addr) in accepted {
+        assert!(relay_ok(&ip(sender), &ip(addr)), "{addr} from {sender}");
+    }
+}
+
+/// Addresses in go-ethereum's special-purpose lists (`special4`, `special6`) and multicast
+/// are never relayed, not even from a loopback sender (which may relay anything else);
+/// the addresses just outside each listed network are.
+#[test]
+fn special_networks_are_never_relayed() {
+    let special = [
+        // special4, first and last address where the network is wider than one.
+        "0.0.0.0",
+        "0.2.0.8",
+        "0.255.255.255",
+        "192.0.0.0",
+        "192.0.0.7",
+        "192.0.0.9",
+        "192.0.0.170",
+        "192.0.0.171",
+        "192.0.2.1",
+        "192.0.2.255",
+        "192.31.196.1",
+        "192.52.193.1",
+        "192.88.99.1",
+        "192.175.48.1",
+        "198.18.0.0",
+        "198.19.255.255",
+        "198.51.100.7",
+        "203.0.113.9",
+        "255.255.255.255",
+        // multicast
+        "224.0.0.22",
+        "239.255.255.255",
+        "ff05::1:3",
+        "ff02::1",
+        // special6
+        "100::",
+        "100::ffff:ffff:ffff:ffff",
+        "2001::1",
+        "2001:0:ffff::1",
+        "2001:1::1",
+        "2001:2::1",
+        "2001:2:0:ffff::1",
+        "2001:3::1",
+        "2001:4:112::1",
+        "2001:5::1",
+        "2001:10::1",
+        "2001:1f:ffff::1",
+        "2001:20::1",
+        "2001:2f::1",
+        "2001:db8::1",
+        "2001:db8:85a3:8d3:1319:8a2e:370:7348",
+        "2002::1",
+        "2002:ffff::1",
+        // IPv4-mapped: checked as the IPv4 address.
+        "::ffff:0.0.0.0",
+        "::ffff:192.0.2.1",
+        "::ffff:198.51.100.7",
+        "::ffff:255.255.255.255",
+        "::ffff:224.0.0.1",
+    ];
+    for addr in special {
+        for sender in ["127.0.0.1", "::1", "10.0.0.1", "8.8.8.8", "2a00:1450::1"] {
+            assert!(!relay_ok(&ip(sender), &ip(addr)), "{addr} from {sender}");
+        }
+    }
+    let ordinary = [
+        "1.0.0.0",
+        "192.0.0.8",
+        "192.0.0.10",
+        "192.0.0.169",
+        "192.0.0.172",
+        "192.0.3.1",
+        "198.17.255.255",
+        "198.20.0.0",
+        "198.51.101.1",
+        "203.0.114.1",
+        "240.0.0.1",
+        "255.255.255.254",
+        "100:0:0:1::",
+        "2001:1::2",
+        "2001:1:0:0:0:0:0:0",
+        "2001:4:113::1",
+        "2001:6::1",
+        "2001:30::1",
+        "2001:db9::1",
+        "2003::1",
+        "2a00:1450::1",
+        "::ffff:192.0.3.1",
+    ];
+    for addr in ordinary {
+        for sender in ["127.0.0.1", "8.8.8.8"] {
+            assert!(relay_ok(&ip(sender), &ip(addr)), "{addr} from {sender}");
+        }
+    }
+}
+
+/// go-ethereum's `TestIsLAN` cases, and the "this" network (`0.0.0.0/8`), which is no LAN.
+#[test]
+fn lan_ranges_of_go_ethereum() {
+    let lan = [
+        "127.0.0.1",
+        "10.0.1.1",
+        "10.22.0.3",
+        "172.31.252.251",
+        "192.168.1.4",
+        "169.254.0.1",
+        "fe80::f4a1:8eff:fec5:9d9d",
+        "febf::ab32:2233",
+        "fc00::4",
+        "fdff::1",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.10.0.2",
+        "::ffff:169.254.3.4",
+    ];
+    for a in lan {
+        assert!(is_lan(&ip(a)), "{a}");
+    }
+    let not_lan = [
+        "192.0.2.1",
+        "1.0.0.0",
+        "172.32.0.1",
+        "fec0::2233",
+        "::ffff:88.99.100.2",
+        "0.0.0.0",
+        "0.1.2.3",
+        "::",
+    ];
+    for a in not_lan {
+        assert!(!is_lan(&ip(a)), "{a}");
+    }
+}
+
+/// IPv4-mapped senders and addresses are judged as their IPv4 addresses: a mapped
+/// loopback or LAN address is refused from a WAN sender, and a mapped loopback or LAN
+/// sender may relay loopback or LAN addresses.
+#[test]
+fn relay_rules_unmap_ipv4_mapped_addresses() {
+    let refused = [
+        ("8.8.8.8", "::ffff:127.0.0.1"),
+        ("8.8.8.8", "::ffff:10.0.0.1"),
+        ("::ffff:8.8.8.8", "10.0.0.1"),
+        ("2a00:1450::1", "::ffff:192.168.1.1"),
+        ("::ffff:10.0.0.1", "127.0.0.1"),
+        // The "this" network is no LAN: it may not relay LAN addresses.
+        ("0.1.2.3", "10.0.0.1"),
+    ];
+    for (sender, addr) in refused {
+        assert!(!relay_ok(&ip(sender), &ip(addr)), "{addr} from {sender}");
+    }
+    let accepted = [
+        ("::ffff:127.0.0.1", "127.0.0.2"),
+        ("::ffff:127.0.0.1", "::ffff:127.0.0.2"),
+        ("::ffff:10.0.0.1", "10.0.0.2"),
+        ("10.0.0.1", "::ffff:192.168.1.1"),
+        ("fc00::1", "::ffff:10.0.0.1"),
+        ("8.8.8.8", "::ffff:8.8.4.4"),
+    ];
+    for (sender, addr) in accepted {
+        assert!(relay_ok(&ip(sender), &ip(addr)), "{addr} from {sender}");
+    }
+}
