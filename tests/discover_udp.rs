@@ -522,3 +522,145 @@ fn our_pings_name_no_tcp_port_of_the_pinged_node() {
     });
     d.stop();
 }
+
+/// `d` asks `raw` (already bonded, known with sequence number `known_seq`) for its record;
+/// `raw` answers with `record`. Returns what `request_enr` returned.
+fn request_enr_answered_with(
+    d: &Discovery,
+    raw: &Raw,
+    known_seq: u64,
+    record: devp2p_peer::enr::Record,
+) -> Result<devp2p_peer::enr::Record, devp2p_peer::discover::DiscError> {
+    let mut target = Node::new(devp2p_peer::rlpx::Enode {
+        pubkey: raw.key.public_key(),
+        ip: raw.addr().ip(),
+        tcp_port: 0,
+        udp_port: raw.addr().port(),
+    });
+    target.seq = known_seq;
+    std::thread::scope(|s| {
+        let asking = s.spawn(|| d.request_enr(&target));
+        let hash = loop {
+            if let (Packet::EnrRequest(_), _, hash) = raw.recv() {
+                break hash;
+            }
+        };
+        raw.send(
+            d.local_addr(),
+            &Packet::EnrResponse(EnrResponse {
+                reply_tok: hash.to_vec(),
+                record,
+                rest: vec![],
+            }),
+        );
+        asking.join().unwrap()
+    })
+}
+
+/// A record of `raw`'s with sequence number `seq`, UDP port `raw`'s, and the entries
+/// `set` makes.
+fn record_of(
+    raw: &Raw,
+    seq: u64,
+    set: impl FnOnce(&mut devp2p_peer::enr::Record),
+) -> devp2p_peer::enr::Record {
+    let mut r = devp2p_peer::enr::Record::new();
+    set(&mut r);
+    r.set_seq(seq);
+    r.sign(&raw.key).unwrap();
+    assert_eq!(r.seq(), seq);
+    r
+}
+
+fn bad_record(r: Result<devp2p_peer::enr::Record, devp2p_peer::discover::DiscError>) -> String {
+    match r {
+        Err(devp2p_peer::discover::DiscError::BadRecord(why)) => why,
+        other => panic!("want a bad record, got {other:?}"),
+    }
+}
+
+/// A record fetched with an ENRRequest whose endpoint IP its sender (here 127.0.0.1) may
+/// not relay is refused, with go-ethereum's `RequestENR` error text; one it may relay
+/// (loopback, LAN and public addresses from a loopback sender) is returned.
+#[test]
+fn request_enr_refuses_a_record_with_an_unrelayable_ip() {
+    let d = quiet();
+    let raw = bonded(&d);
+    let udp = raw.addr().port();
+    let refused: [(&str, &str); 5] = [
+        ("192.0.2.1", "special network"),
+        ("0.0.0.0", "zero address"),
+        ("255.255.255.255", "special network"),
+        ("2001:db8::1", "special network"),
+        ("ff02::1", "invalid IP"), // multicast is no endpoint: the record has no usable IP
+    ];
+    for (ip, why) in refused {
+        let record = record_of(&raw, 1, |r| {
+            r.set_ip(ip.parse().unwrap());
+            r.set_udp(udp);
+        });
+        let got = bad_record(request_enr_answered_with(&d, &raw, 0, record));
+        assert_eq!(got, format!("invalid IP in response record: {why}"), "{ip}");
+    }
+    // An IPv4-mapped `ip6` is its IPv4 address.
+    let record = record_of(&raw, 1, |r| {
+        let mapped: std::net::Ipv6Addr = "::ffff:198.51.100.7".parse().unwrap();
+        r.set_bytes("ip6", &mapped.octets());
+        r.set_udp(udp);
+    });
+    let got = bad_record(request_enr_answered_with(&d, &raw, 0, record));
+    assert_eq!(got, "invalid IP in response record: special network");
+    // No IP at all.
+    let record = record_of(&raw, 1, |r| r.set_udp(udp));
+    let got = bad_record(request_enr_answered_with(&d, &raw, 0, record));
+    assert_eq!(got, "invalid IP in response record: invalid IP");
+
+    for ip in ["10.0.0.1", "127.0.0.1", "8.8.8.8", "2a00:1450::1"] {
+        let record = record_of(&raw, 1, |r| {
+            r.set_ip(ip.parse().unwrap());
+            r.set_udp(udp);
+        });
+        let got = request_enr_answered_with(&d, &raw, 0, record.clone()).unwrap();
+        assert_eq!(got, record, "{ip}");
+    }
+    // A record without ports still has an endpoint IP to check (go-ethereum takes it).
+    let record = record_of(&raw, 1, |r| r.set_ip("10.0.0.1".parse().unwrap()));
+    assert_eq!(
+        request_enr_answered_with(&d, &raw, 0, record.clone()).unwrap(),
+        record
+    );
+    d.stop();
+}
+
+/// A record older than the one known is not taken (go-ethereum keeps the node as it
+/// knows it); the same sequence number or a newer one is.
+#[test]
+fn request_enr_refuses_an_older_record() {
+    let d = quiet();
+    let raw = bonded(&d);
+    let udp = raw.addr().port();
+    let record = |seq| {
+        record_of(&raw, seq, |r| {
+            r.set_ip("127.0.0.1".parse().unwrap());
+            r.set_udp(udp);
+        })
+    };
+    let got = bad_record(request_enr_answered_with(&d, &raw, 5, record(4)));
+    assert_eq!(got, "response record is older");
+    for seq in [5, 6] {
+        let r = record(seq);
+        assert_eq!(
+            request_enr_answered_with(&d, &raw, 5, r.clone()).unwrap(),
+            r
+        );
+    }
+    // A record of another node is refused with go-ethereum's text.
+    let other = Raw::new();
+    let mut r = devp2p_peer::enr::Record::new();
+    r.set_ip("127.0.0.1".parse().unwrap());
+    r.set_udp(udp);
+    r.sign(&other.key).unwrap();
+    let got = bad_record(request_enr_answered_with(&d, &raw, 0, r));
+    assert_eq!(got, "invalid ID in response record");
+    d.stop();
+}
