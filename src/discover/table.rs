@@ -693,3 +693,44 @@ impl Table {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// go-ethereum's `TestCheckRelayIP` cases, with its error texts.
+    #[test]
+    fn relay_error_texts() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (lo, lan, wan) = ("127.0.0.1", "192.168.0.1", "23.55.1.242");
+        let cases = [
+            (lo, "0.0.0.0", Some("zero address")),
+            (lan, "0.0.0.0", Some("zero address")),
+            (wan, "0.0.0.0", Some("zero address")),
+            (wan, "::", Some("zero address")),
+            (lo, "255.255.255.255", Some("special network")),
+            (lan, "255.255.255.255", Some("special network")),
+            (wan, "255.255.255.255", Some("special network")),
+            (lo, "::ffff:0.0.0.0", Some("special network")),
+            (
+                lan,
+                "127.0.2.19",
+                Some("loopback address from non-loopback host"),
+            ),
+            (wan, "192.168.0.1", Some("LAN address from WAN host")),
+            (lo, "127.0.2.19", None),
+            (lo, "192.168.0.1", None),
+            (lo, "23.55.1.242", None),
+            (lan, "192.168.0.1", None),
+            (lan, "23.55.1.242", None),
+            (wan, "23.55.1.242", None),
+        ];
+        for (sender, addr, want) in cases {
+            assert_eq!(
+                relay_error(&ip(sender), &ip(addr)),
+                want,
+                "{addr} from {sender}"
+            );
+        }
+    }
+}
