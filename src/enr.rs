@@ -442,13 +442,30 @@ impl Record {
     /// ```
     pub fn to_enode(&self) -> Result<Enode, EnrError> {
         let pubkey = self.public_key()?;
+        let (ip, tcp, udp) = self
+            .endpoint()
+            .ok_or_else(|| EnrError::NotFound("ip".into()))?;
+        if tcp.is_none() && udp.is_none() {
+            return Err(EnrError::NotFound("udp".into()));
+        }
+        Ok(Enode {
+            pubkey,
+            ip,
+            tcp_port: tcp.unwrap_or(0),
+            udp_port: udp.unwrap_or(0),
+        })
+    }
+
+    /// The endpoint [`to_enode`](Record::to_enode) chooses: its address and the ports
+    /// found for it, or `None` without a usable address.
+    fn endpoint(&self) -> Option<(IpAddr, Option<u16>, Option<u16>)> {
         let ip4 = self.ip().ok().filter(|ip| !ip.is_multicast());
         let ip6 = self
             .ip6()
             .ok()
             .filter(|ip| !IpAddr::V6(*ip).to_canonical().is_multicast());
         let v4 = |ip: Ipv4Addr| (IpAddr::V4(ip), self.tcp().ok(), self.udp().ok());
-        let (ip, tcp, udp) = match (ip4, ip6) {
+        Some(match (ip4, ip6) {
             (Some(a), Some(b)) if locality(IpAddr::V4(a)) >= locality(IpAddr::V6(b)) => v4(a),
             (_, Some(b)) => match b.to_ipv4_mapped() {
                 Some(a) => v4(a),
@@ -459,17 +476,14 @@ impl Record {
                 ),
             },
             (Some(a), None) => v4(a),
-            (None, None) => return Err(EnrError::NotFound("ip".into())),
-        };
-        if tcp.is_none() && udp.is_none() {
-            return Err(EnrError::NotFound("udp".into()));
-        }
-        Ok(Enode {
-            pubkey,
-            ip,
-            tcp_port: tcp.unwrap_or(0),
-            udp_port: udp.unwrap_or(0),
+            (None, None) => return None,
         })
+    }
+
+    /// The address of the endpoint [`to_enode`](Record::to_enode) chooses, also for a
+    /// record without ports (go-ethereum's `Node.IPAddr`); `None` without a usable one.
+    pub(crate) fn endpoint_ip(&self) -> Option<IpAddr> {
+        self.endpoint().map(|(ip, _, _)| ip)
     }
 
     /// The RLP of `[seq, k1, v1, ...]`: what the signature covers.

@@ -409,7 +409,7 @@ impl Shared {
             // give back, so the caller keeps what it has.
             return Err(DiscError::BadRecord("response record is older".into()));
         }
-        let why = match record_ip(&resp.record) {
+        let why = match resp.record.endpoint_ip() {
             Some(ip) => table::relay_error(&to.ip(), &ip),
             None => Some("invalid IP"),
         };
@@ -651,21 +651,6 @@ impl Shared {
             }
             Err(DiscError::Closed) => {}
             Err(_) => self.table.lock().revalidation_result(&n.id, false, None),
-        }
-    }
-}
-
-/// The IP address of a record's endpoint as [`Record::to_enode`] chooses it, also for a
-/// record that names no port (go-ethereum's `Node.IPAddr`); `None` if it has no usable one.
-fn record_ip(r: &Record) -> Option<IpAddr> {
-    match r.to_enode() {
-        Ok(e) => Some(e.ip),
-        Err(_) => {
-            // The choice does not depend on the ports: with one set, only a missing or
-            // unusable address remains an error.
-            let mut r = r.clone();
-            r.set_udp(1);
-            r.to_enode().ok().map(|e| e.ip)
         }
     }
 }
