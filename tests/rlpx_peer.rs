@@ -535,6 +535,9 @@ fn a_large_read_reuses_the_vector_of_a_large_write() {
         }
         within(secs(60), move || writer.join().unwrap());
         let reused = within(secs(60), move || echo.join().unwrap());
-        assert_eq!(reused, [false, true, true, false], "snappy {snappy}");
+        // The last message is too short for the kept vector: the capacity check above
+        // shows it got one of its own (its address says nothing, as the allocator may
+        // hand back the dropped vector's memory).
+        assert_eq!(reused[..3], [false, true, true], "snappy {snappy}");
     }
 }
