@@ -99,6 +99,15 @@ fn quiet() -> Discovery {
     Discovery::start(SecretKey::random(), cfg).unwrap()
 }
 
+/// A service that revalidates its table entries every 50 ms.
+fn revalidating() -> Discovery {
+    let cfg = Config {
+        ping_interval: Duration::from_millis(50),
+        ..Config::loopback()
+    };
+    Discovery::start(SecretKey::random(), cfg).unwrap()
+}
+
 fn future() -> u64 {
     now_unix() + 20
 }
@@ -394,14 +403,7 @@ fn garbage_datagrams_are_counted_never_fatal() {
 /// table fetch it (go-ethereum's `TestTable_revalidateSyncRecord`, over real sockets).
 #[test]
 fn revalidation_fetches_newer_records() {
-    let a = Discovery::start(
-        SecretKey::random(),
-        Config {
-            ping_interval: Duration::from_millis(50),
-            ..Config::loopback()
-        },
-    )
-    .unwrap();
+    let a = revalidating();
     let b = quiet();
     // b pings a; a pings back and, on b's answer, puts b in its table.
     b.ping(&node(&a)).unwrap();
@@ -474,14 +476,7 @@ fn no_tcp_port_is_advertised_as_port_zero() {
 /// fetches that record (go-ethereum reads a missing `tcp` as 0), so a dialer skips it.
 #[test]
 fn a_record_without_tcp_port_gives_a_node_without_one() {
-    let a = Discovery::start(
-        SecretKey::random(),
-        Config {
-            ping_interval: Duration::from_millis(50),
-            ..Config::loopback()
-        },
-    )
-    .unwrap();
+    let a = revalidating();
     let b = quiet();
     b.ping(&node(&a)).unwrap();
     let b_id = node(&b).id;

@@ -370,18 +370,11 @@ fn eth_entry_round_trip_and_forward_compat() {
 
 #[test]
 fn a_missing_port_is_zero_in_the_enode() {
-    let key = SecretKey::random();
-    let mut r = Record::new();
-    r.set_ip("10.0.0.1".parse().unwrap());
-    r.set_tcp(30303);
-    r.sign(&key).unwrap();
+    let r = record_with(&["10.0.0.1"], &[("tcp", 30303)]);
     let e = r.to_enode().unwrap();
     assert_eq!((e.tcp_port, e.udp_port), (30303, 0));
     assert!(e.to_string().ends_with("@10.0.0.1:30303?discport=0"), "{e}");
-    let mut r = Record::new();
-    r.set_ip("10.0.0.1".parse().unwrap());
-    r.set_udp(30301);
-    r.sign(&key).unwrap();
+    let r = record_with(&["10.0.0.1"], &[("udp", 30301)]);
     let e = r.to_enode().unwrap();
     assert_eq!((e.tcp_port, e.udp_port), (0, 30301));
     assert!(e.to_string().ends_with("@10.0.0.1:0?discport=30301"), "{e}");
